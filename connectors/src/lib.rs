@@ -1,0 +1,139 @@
+//! Sources for xinyong: each yields bounded batches of raw rows (strings, with the
+//! file and line they came from) and never interprets the data. Interpretation —
+//! mapping, validation, identity — belongs to the pipeline.
+//!
+//! The contract is [`Source`]: pull [`RawBatch`]es until `None`; the pipeline
+//! decides when a source's position ([`Source::completed`]) is safe to record.
+#![warn(missing_docs)]
+
+pub mod encoding;
+pub mod header;
+pub mod registry;
+pub mod sources;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use registry::SourceConfig;
+
+/// Rows per batch handed to the pipeline: bounded so memory does not grow with a feed.
+pub const BATCH_ROWS: usize = 8192;
+
+/// One file (or other unit of input) being read, shared by all the rows that came from it.
+#[derive(Debug, Clone)]
+pub struct InputUnit {
+    /// Path as configured (shown to operators in errors and quarantine rows).
+    pub path: PathBuf,
+    /// Lowercase hex SHA-256 of the file's bytes: the identity used to skip files already read.
+    pub sha256: String,
+    /// Column names of the detected header row, trimmed.
+    pub headers: Vec<String>,
+    /// 1-based line (CSV) or sheet row (XLSX) of the header.
+    pub header_line: u64,
+    /// Encoding the text was decoded from (`UTF-8`, `GB18030`, or `xlsx`).
+    pub encoding: &'static str,
+}
+
+impl InputUnit {
+    /// The file name for display.
+    pub fn display_name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// One raw row: the cells as decoded text, aligned with [`InputUnit::headers`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRow {
+    /// 1-based line number in the file (CSV: the line the record starts on; XLSX: the sheet row).
+    pub line: u64,
+    /// Cell texts, exactly as decoded (not trimmed).
+    pub values: Vec<String>,
+}
+
+/// A bounded batch of raw rows from one input unit.
+#[derive(Debug, Clone)]
+pub struct RawBatch {
+    /// Where the rows came from.
+    pub unit: Arc<InputUnit>,
+    /// The rows, in file order.
+    pub rows: Vec<RawRow>,
+}
+
+/// What stops a source. Bad *rows* never become errors; bad *files* do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CSV could not be parsed at a given line.
+    #[error("{path}: line {line}: {message}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What the parser said.
+        message: String,
+    },
+    /// A workbook could not be read.
+    #[error("{path}: cannot read workbook: {message}")]
+    Workbook {
+        /// The file.
+        path: PathBuf,
+        /// What calamine said.
+        message: String,
+    },
+    /// No row among the first few looks like the header the mapping expects.
+    #[error("{path}: no header row found in the first {scanned} rows (expected columns such as {expected})")]
+    NoHeader {
+        /// The file.
+        path: PathBuf,
+        /// How many rows were looked at.
+        scanned: usize,
+        /// A few of the expected column names.
+        expected: String,
+    },
+    /// The source's configuration is unusable.
+    #[error("source configuration: {0}")]
+    Config(String),
+}
+
+/// Result type of this crate.
+pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
+/// A source of raw rows for one feed.
+pub trait Source: Send {
+    /// The next batch, or `None` when the source is exhausted for this run.
+    /// An `Err` stops this feed (not the run's other feeds).
+    fn next_batch(&mut self) -> Result<Option<RawBatch>>;
+
+    /// Input units read to the end so far (by content hash). The pipeline records
+    /// them in the state store only after their rows are safely in the snapshot.
+    fn completed(&self) -> Vec<Arc<InputUnit>>;
+
+    /// Input units skipped because they had been read by an earlier run.
+    fn skipped(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// What a source needs to know from the pipeline: the columns the mapping reads (for
+/// header detection) and the content hashes already read (to skip them).
+#[derive(Debug, Clone, Default)]
+pub struct ReadContext {
+    /// Source column names the feed's mapping refers to.
+    pub expected_columns: Vec<String>,
+    /// SHA-256 of inputs recorded as read by earlier runs.
+    pub already_read: std::collections::HashSet<String>,
+    /// Base directory that relative paths in the source configuration are resolved against.
+    pub base_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,30 @@
+//! The closed set of source kinds a mapping file may name under `[source]`, and
+//! `build()`, which turns a configuration into a running [`Source`].
+
+use crate::sources::file_drop::{FileDropConfig, FileDropSource};
+use crate::{ReadContext, Result, Source};
+use serde::Deserialize;
+
+/// How a feed's raw rows are obtained (`type = "file_drop"`, …).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// A directory where a department drops CSV or XLSX exports.
+    FileDrop(FileDropConfig),
+}
+
+impl SourceConfig {
+    /// Starts the source for one run.
+    pub fn build(&self, cx: &ReadContext) -> Result<Box<dyn Source>> {
+        match self {
+            SourceConfig::FileDrop(cfg) => Ok(Box::new(FileDropSource::new(cfg.clone(), cx)?)),
+        }
+    }
+
+    /// The kind, as written in the `type` key.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::FileDrop(_) => "file_drop",
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! CSV exports: encoding detected (UTF-8 with or without BOM, UTF-16 with BOM,
+//! GB18030/GBK), decoded while streaming, header row found among the first rows.
+
+use super::file_drop::RowReader;
+use crate::header::{find_header, HEADER_SCAN_ROWS};
+use crate::{encoding, ConnectorError, InputUnit, RawRow, Result};
+use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+type Decoded = LineTracked<DecodeReaderBytes<BufReader<File>, Vec<u8>>>;
+
+/// Where the newlines are in the decoded text, so each record gets the line it really
+/// starts on: the csv crate's own line numbers run one behind after CRLF endings and
+/// skipped blank lines, and departments export CRLF.
+#[derive(Debug, Default)]
+struct Newlines {
+    /// Byte offsets of `\n` not yet passed.
+    offsets: VecDeque<u64>,
+    /// Newlines already passed.
+    passed: u64,
+    /// Bytes seen so far.
+    seen: u64,
+}
+
+impl Newlines {
+    /// The 1-based line of a record whose position the csv crate gives as `byte`: skip
+    /// the CR/LF run the record's reported start points into (line ends, blank lines).
+    fn line_of_record(&mut self, byte: u64) -> u64 {
+        while self.offsets.front().is_some_and(|o| *o < byte) {
+            self.offsets.pop_front();
+            self.passed += 1;
+        }
+        let mut p = byte;
+        while let Some(&o) = self.offsets.front() {
+            if o == p || o == p + 1 {
+                self.offsets.pop_front();
+                self.passed += 1;
+                p = o + 1;
+            } else {
+                break;
+            }
+        }
+        self.passed + 1
+    }
+}
+
+/// A reader that notes where the newlines are as the text streams through.
+struct LineTracked<R> {
+    inner: R,
+    lines: std::sync::Arc<std::sync::Mutex<Newlines>>,
+}
+
+impl<R: Read> Read for LineTracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut lines = self.lines.lock().expect("not poisoned");
+        let base = lines.seen;
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                lines.offsets.push_back(base + i as u64);
+            }
+        }
+        lines.seen += n as u64;
+        Ok(n)
+    }
+}
+
+/// Streams the data rows of one CSV file.
+pub struct CsvReader {
+    path: PathBuf,
+    reader: csv::Reader<Decoded>,
+    lines: std::sync::Arc<std::sync::Mutex<Newlines>>,
+    /// Rows read during header detection that come after the header.
+    buffered: VecDeque<RawRow>,
+    record: csv::StringRecord,
+}
+
+impl CsvReader {
+    /// Opens the file, detects its encoding and its header row.
+    pub fn open(path: &Path, sha256: String, expected: &[String]) -> Result<(InputUnit, Self)> {
+        let io = |source| ConnectorError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut sample = vec![0u8; 64 * 1024];
+        let mut file = File::open(path).map_err(io)?;
+        let mut filled = 0;
+        while filled < sample.len() {
+            let n = file.read(&mut sample[filled..]).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        sample.truncate(filled);
+        let enc = encoding::detect(&sample);
+        let file = File::open(path).map_err(io)?;
+        let decoded = DecodeReaderBytesBuilder::new()
+            .encoding(Some(enc))
+            .bom_override(true)
+            .build(BufReader::with_capacity(1 << 20, file));
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Newlines::default()));
+        let tracked = LineTracked {
+            inner: decoded,
+            lines: lines.clone(),
+        };
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(tracked);
+        let mut this = CsvReader {
+            path: path.to_path_buf(),
+            reader,
+            lines,
+            buffered: VecDeque::new(),
+            record: csv::StringRecord::new(),
+        };
+        let mut head = Vec::new();
+        while head.len() < HEADER_SCAN_ROWS {
+            match this.read_one()? {
+                Some(row) => head.push(row),
+                None => break,
+            }
+        }
+        let cells: Vec<Vec<String>> = head.iter().map(|r| r.values.clone()).collect();
+        let Some(h) = find_header(&cells, expected) else {
+            return Err(ConnectorError::NoHeader {
+                path: path.to_path_buf(),
+                scanned: head.len(),
+                expected: expected.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+            });
+        };
+        let header_line = head[h].line;
+        let headers = head[h]
+            .values
+            .iter()
+            .map(|c| crate::header::normalise_header(c))
+            .collect();
+        this.buffered = head.into_iter().skip(h + 1).collect();
+        let unit = InputUnit {
+            path: path.to_path_buf(),
+            sha256,
+            headers,
+            header_line,
+            encoding: encoding::name(enc),
+        };
+        Ok((unit, this))
+    }
+
+    fn read_one(&mut self) -> Result<Option<RawRow>> {
+        match self.reader.read_record(&mut self.record) {
+            Ok(true) => {
+                let byte = self.record.position().map(|p| p.byte()).unwrap_or(0);
+                let line = self.lines.lock().expect("not poisoned").line_of_record(byte);
+                Ok(Some(RawRow {
+                    line,
+                    values: self.record.iter().map(str::to_string).collect(),
+                }))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                Err(ConnectorError::Csv {
+                    path: self.path.clone(),
+                    line,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+impl RowReader for CsvReader {
+    fn next_rows(&mut self, max: usize) -> Result<Vec<RawRow>> {
+        let mut out = Vec::with_capacity(max.min(1024));
+        while out.len() < max {
+            if let Some(row) = self.buffered.pop_front() {
+                out.push(row);
+                continue;
+            }
+            match self.read_one()? {
+                Some(row) => out.push(row),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}

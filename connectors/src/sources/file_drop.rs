@@ -1,0 +1,184 @@
+//! The file-drop source: a directory where a department leaves CSV or XLSX exports.
+//! Files are read in name order; a file whose content hash was read by an earlier
+//! run is skipped, so re-running a night reads nothing twice.
+
+use super::csv_file::CsvReader;
+use super::xlsx_file::XlsxReader;
+use crate::{ConnectorError, InputUnit, RawBatch, ReadContext, Result, Source, BATCH_ROWS};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `[source] type = "file_drop"` in a mapping file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDropConfig {
+    /// Directory the department drops files into (relative to the config's base directory).
+    pub dir: PathBuf,
+    /// File-name pattern with `*` and `?` wildcards, e.g. `*.csv`.
+    #[serde(default = "default_pattern")]
+    pub pattern: String,
+    /// Worksheet to read in XLSX files (default: the first).
+    #[serde(default)]
+    pub sheet: Option<String>,
+}
+
+fn default_pattern() -> String {
+    "*".to_string()
+}
+
+/// Reads the pending files of a drop directory, one after another.
+pub struct FileDropSource {
+    pending: std::vec::IntoIter<(PathBuf, String)>,
+    current: Option<(Arc<InputUnit>, Box<dyn RowReader>)>,
+    completed: Vec<Arc<InputUnit>>,
+    skipped: Vec<PathBuf>,
+    expected_columns: Vec<String>,
+    sheet: Option<String>,
+}
+
+/// A reader of one file's data rows (after the header).
+pub(crate) trait RowReader: Send {
+    /// Up to `max` rows; an empty vector at the end of the file.
+    fn next_rows(&mut self, max: usize) -> Result<Vec<crate::RawRow>>;
+}
+
+impl FileDropSource {
+    /// Lists the drop directory and hashes every matching file.
+    pub fn new(cfg: FileDropConfig, cx: &ReadContext) -> Result<Self> {
+        let dir = cx.base_dir.join(&cfg.dir);
+        let entries = std::fs::read_dir(&dir).map_err(|source| ConnectorError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| ConnectorError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            if path.is_file() && !name.starts_with('.') && wildcard_match(&cfg.pattern, &name) {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut pending = Vec::new();
+        let mut skipped = Vec::new();
+        for path in files {
+            let hash = sha256_file(&path)?;
+            if cx.already_read.contains(&hash) || !seen.insert(hash.clone()) {
+                skipped.push(path);
+            } else {
+                pending.push((path, hash));
+            }
+        }
+        Ok(FileDropSource {
+            pending: pending.into_iter(),
+            current: None,
+            completed: Vec::new(),
+            skipped,
+            expected_columns: cx.expected_columns.clone(),
+            sheet: cfg.sheet,
+        })
+    }
+
+    fn open(&self, path: &Path, sha256: String) -> Result<(Arc<InputUnit>, Box<dyn RowReader>)> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "xlsx" | "xlsm" | "xls" => {
+                let (unit, reader) =
+                    XlsxReader::open(path, sha256, &self.expected_columns, self.sheet.as_deref())?;
+                Ok((Arc::new(unit), Box::new(reader)))
+            }
+            _ => {
+                let (unit, reader) = CsvReader::open(path, sha256, &self.expected_columns)?;
+                Ok((Arc::new(unit), Box::new(reader)))
+            }
+        }
+    }
+}
+
+impl Source for FileDropSource {
+    fn next_batch(&mut self) -> Result<Option<RawBatch>> {
+        loop {
+            if self.current.is_none() {
+                let Some((path, hash)) = self.pending.next() else {
+                    return Ok(None);
+                };
+                self.current = Some(self.open(&path, hash)?);
+            }
+            let (unit, reader) = self.current.as_mut().expect("current file is open");
+            let rows = reader.next_rows(BATCH_ROWS)?;
+            if rows.is_empty() {
+                let (unit, _) = self.current.take().expect("current file is open");
+                self.completed.push(unit);
+                continue;
+            }
+            return Ok(Some(RawBatch {
+                unit: unit.clone(),
+                rows,
+            }));
+        }
+    }
+
+    fn completed(&self) -> Vec<Arc<InputUnit>> {
+        self.completed.clone()
+    }
+
+    fn skipped(&self) -> Vec<PathBuf> {
+        self.skipped.clone()
+    }
+}
+
+/// Lowercase hex SHA-256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let io = |source| ConnectorError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Matches a file name against a pattern with `*` (any run) and `?` (one character).
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi].eq_ignore_ascii_case(&n[ni])) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}

@@ -1,0 +1,5 @@
+//! One module per kind of source.
+
+pub mod csv_file;
+pub mod file_drop;
+pub mod xlsx_file;

@@ -1,0 +1,108 @@
+//! XLSX workbooks (calamine): the first or a named worksheet, header row found among
+//! the first rows; cells rendered as the text a clerk sees (integers without `.0`,
+//! date-formatted cells as `YYYY-MM-DD`, raw serial numbers left as numbers).
+
+use super::file_drop::RowReader;
+use crate::header::{find_header, normalise_header, HEADER_SCAN_ROWS};
+use crate::{ConnectorError, InputUnit, RawRow, Result};
+use calamine::{open_workbook_auto, Data, Range, Reader};
+use std::path::Path;
+
+/// The data rows of one worksheet (a departmental sheet fits in memory; calamine reads it whole).
+pub struct XlsxReader {
+    rows: std::vec::IntoIter<RawRow>,
+}
+
+impl XlsxReader {
+    /// Opens the workbook and finds the header row.
+    pub fn open(
+        path: &Path,
+        sha256: String,
+        expected: &[String],
+        sheet: Option<&str>,
+    ) -> Result<(InputUnit, Self)> {
+        let wb_err = |message: String| ConnectorError::Workbook {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut workbook = open_workbook_auto(path).map_err(|e| wb_err(e.to_string()))?;
+        let name = match sheet {
+            Some(s) => s.to_string(),
+            None => workbook
+                .sheet_names()
+                .first()
+                .cloned()
+                .ok_or_else(|| wb_err("the workbook has no worksheet".into()))?,
+        };
+        let range: Range<Data> = workbook
+            .worksheet_range(&name)
+            .map_err(|e| wb_err(format!("worksheet {name}: {e}")))?;
+        let first_row = range.start().map(|(r, _)| r as u64).unwrap_or(0);
+        let all: Vec<RawRow> = range
+            .rows()
+            .enumerate()
+            .map(|(i, cells)| RawRow {
+                line: first_row + i as u64 + 1,
+                values: cells.iter().map(cell_text).collect(),
+            })
+            .collect();
+        let head: Vec<Vec<String>> = all
+            .iter()
+            .take(HEADER_SCAN_ROWS)
+            .map(|r| r.values.clone())
+            .collect();
+        let h = find_header(&head, expected).ok_or_else(|| ConnectorError::NoHeader {
+            path: path.to_path_buf(),
+            scanned: head.len(),
+            expected: expected.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        let unit = InputUnit {
+            path: path.to_path_buf(),
+            sha256,
+            headers: all[h].values.iter().map(|c| normalise_header(c)).collect(),
+            header_line: all[h].line,
+            encoding: "xlsx",
+        };
+        let rows: Vec<RawRow> = all.into_iter().skip(h + 1).collect();
+        Ok((
+            unit,
+            XlsxReader {
+                rows: rows.into_iter(),
+            },
+        ))
+    }
+}
+
+impl RowReader for XlsxReader {
+    fn next_rows(&mut self, max: usize) -> Result<Vec<RawRow>> {
+        Ok(self.rows.by_ref().take(max).collect())
+    }
+}
+
+/// The text of one cell as an export would show it.
+pub fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => float_text(*f),
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Data::DateTime(dt) => match dt.as_datetime() {
+            Some(t) if t.time() == chrono::NaiveTime::MIN => t.date().format("%Y-%m-%d").to_string(),
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => float_text(dt.as_f64()),
+        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// Integral floats print without a fraction (a 15-digit registration number stored as a
+/// number reads back as typed); others print in the shortest exact form.
+fn float_text(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e17 {
+        format!("{f:.0}")
+    } else {
+        format!("{f}")
+    }
+}

@@ -1,0 +1,97 @@
+//! Contract tests of the file-drop source: title rows, encodings, skipping files already read.
+
+use crate::sources::file_drop::{wildcard_match, FileDropConfig};
+use crate::{ReadContext, Source, SourceConfig};
+use std::collections::HashSet;
+
+fn expected() -> Vec<String> {
+    ["企业名称", "统一社会信用代码", "罚款金额(元)"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn drain(src: &mut dyn Source) -> Vec<(u64, Vec<String>)> {
+    let mut out = Vec::new();
+    while let Some(b) = src.next_batch().unwrap() {
+        out.extend(b.rows.into_iter().map(|r| (r.line, r.values)));
+    }
+    out
+}
+
+fn build(dir: &std::path::Path, already: HashSet<String>) -> Box<dyn Source> {
+    let cfg = SourceConfig::FileDrop(FileDropConfig {
+        dir: dir.to_path_buf(),
+        pattern: "*.csv".into(),
+        sheet: None,
+    });
+    cfg.build(&ReadContext {
+        expected_columns: expected(),
+        already_read: already,
+        base_dir: std::path::PathBuf::from("/"),
+    })
+    .unwrap()
+}
+
+#[test]
+fn reads_gb18030_with_title_row_and_keeps_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "同江市市场监督管理局行政处罚信息公示表,,\r\n企业名称,统一社会信用代码,罚款金额（元）\r\n同江市某某商贸有限公司,\u{3000}91230881MA1B2C3D4E ,\"1,500.00\"\r\n\"多行\r\n名称\",x,无\r\n";
+    let (bytes, _, _) = encoding_rs::GB18030.encode(text);
+    std::fs::write(dir.path().join("a.csv"), &bytes).unwrap();
+    std::fs::write(dir.path().join("ignored.txt"), b"x").unwrap();
+    let mut src = build(dir.path(), HashSet::new());
+    let rows = drain(src.as_mut());
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].0, 3);
+    assert_eq!(rows[0].1[1], "\u{3000}91230881MA1B2C3D4E ");
+    assert_eq!(rows[0].1[2], "1,500.00");
+    assert_eq!(rows[1].0, 4, "a quoted multi-line record starts on line 4");
+    let done = src.completed();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].encoding, "GB18030");
+    assert_eq!(done[0].header_line, 2);
+    assert_eq!(done[0].headers[2], "罚款金额(元)");
+}
+
+#[test]
+fn utf8_bom_and_skip_already_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\u{feff}企业名称,统一社会信用代码,罚款金额(元)\n甲公司,1,2\n";
+    std::fs::write(dir.path().join("b.csv"), text).unwrap();
+    let mut src = build(dir.path(), HashSet::new());
+    let rows = drain(src.as_mut());
+    assert_eq!(rows, vec![(2, vec!["甲公司".into(), "1".into(), "2".into()])]);
+    let hash = src.completed()[0].sha256.clone();
+    assert_eq!(src.completed()[0].encoding, "UTF-8");
+    let mut again = build(dir.path(), HashSet::from([hash]));
+    assert!(drain(again.as_mut()).is_empty());
+    assert_eq!(again.skipped().len(), 1);
+}
+
+#[test]
+fn missing_header_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.csv"), "a,b\n1,2\n").unwrap();
+    let mut src = build(dir.path(), HashSet::new());
+    let err = src.next_batch().unwrap_err().to_string();
+    assert!(err.contains("c.csv") && err.contains("no header row"), "{err}");
+}
+
+#[test]
+fn wildcards() {
+    assert!(wildcard_match("*.csv", "处罚2024.CSV"));
+    assert!(wildcard_match("xk_??.xlsx", "xk_01.xlsx"));
+    assert!(!wildcard_match("*.csv", "a.xlsx"));
+}
+
+#[test]
+fn line_numbers_survive_crlf_blank_lines_and_multiline_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "标题,,\r\n企业名称,统一社会信用代码,罚款金额(元)\r\n\r\n\r\n甲,1,2\r\n\"乙\r\n公司\",3,4\r\n丙,5,6\r\n";
+    std::fs::write(dir.path().join("d.csv"), text).unwrap();
+    let mut src = build(dir.path(), HashSet::new());
+    let lines: Vec<u64> = drain(src.as_mut()).into_iter().map(|r| r.0).collect();
+    assert_eq!(lines, vec![5, 6, 8]);
+    assert_eq!(src.completed()[0].header_line, 2);
+}

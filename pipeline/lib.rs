@@ -1,0 +1,17 @@
+//! xinyong: gathers departmental public-credit records, normalises them to the
+//! provincial schema, deduplicates them, keeps Parquet snapshots and pushes them to the
+//! prefecture (信用佳木斯) and provincial (信用黑龙江) platforms.
+//!
+//! The stages, in the order data meets them: [`mapping`] (with [`transforms`] and
+//! [`schema`] validation) → [`record`] identity → [`dedupe`] → [`snapshot`] (all driven
+//! per feed by [`ingest`]) → [`push`]. [`state`] is the embedded state store, [`runner`]
+//! drives a whole run, [`simulator`] serves the platforms' contract for the demo and tests.
+
+pub mod dedupe;
+pub mod ids;
+pub mod ingest;
+pub mod mapping;
+pub mod record;
+pub mod schema;
+pub mod snapshot;
+pub mod transforms;

@@ -1,0 +1,428 @@
+//! Mapping files (`mappings/<feed>.toml`): one declarative file per departmental feed
+//! saying where its rows come from, which dataset they feed, which source column
+//! becomes which provincial field and through which transforms. A new department is a
+//! new mapping file, not new Rust.
+//!
+//! Parsing checks everything that can be checked without data (unknown dataset, field,
+//! transform, key); the source columns are checked against each file's header before
+//! any of its rows move. Both kinds of error name the mapping file and line.
+
+use crate::schema::{self, Dataset};
+use crate::transforms::{self, Transform};
+use chrono::NaiveDateTime;
+use connectors::header::normalise_header;
+use connectors::{InputUnit, RawRow, SourceConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toml::Spanned;
+
+/// Values treated as "no value" when a department writes them in a cell.
+pub const DEFAULT_NULL_MARKERS: [&str; 12] = [
+    "无", "/", "／", "—", "——", "-", "--", "空", "NULL", "null", "N/A", "暂无",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    feed: String,
+    title: String,
+    department: String,
+    dataset: Spanned<String>,
+    source_unit: Spanned<String>,
+    #[serde(default)]
+    null_markers: Option<Vec<String>>,
+    #[serde(default)]
+    updated_at: Option<Spanned<String>>,
+    source: SourceConfig,
+    field: Vec<FieldFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldFile {
+    to: Spanned<String>,
+    #[serde(default)]
+    from: Option<Spanned<String>>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    transforms: Vec<Transform>,
+    /// Code-list lookup applied after the transforms: source value → provincial value.
+    #[serde(default)]
+    map: BTreeMap<String, String>,
+    /// Value used when the source cell is empty.
+    #[serde(default)]
+    default: Option<String>,
+}
+
+/// A mapping or configuration error, with the file and line it points to.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct MappingError {
+    /// The mapping file.
+    pub file: PathBuf,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Where one provincial field's value comes from.
+#[derive(Debug, Clone)]
+pub enum FieldSource {
+    /// A source column, by its header name.
+    Column(String),
+    /// A constant.
+    Value(String),
+}
+
+/// One compiled field rule.
+#[derive(Debug, Clone)]
+pub struct FieldRule {
+    /// Position in the dataset.
+    pub target: usize,
+    /// Where the value comes from.
+    pub source: FieldSource,
+    /// Transforms, in order.
+    pub transforms: Vec<Transform>,
+    /// Lookup after the transforms.
+    pub map: BTreeMap<String, String>,
+    /// Value when empty.
+    pub default: Option<String>,
+    /// Line in the mapping file (for errors).
+    pub line: usize,
+}
+
+/// A compiled feed: everything the pipeline needs to turn raw rows into records.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// Feed name, unique in a deployment, e.g. `scjgj_xzcf`.
+    pub name: String,
+    /// Title for people, e.g. 同江市市场监督管理局 行政处罚.
+    pub title: String,
+    /// The department (reporting unit) in plain Chinese.
+    pub department: String,
+    /// The dataset fed.
+    pub dataset: Arc<Dataset>,
+    /// The reporting unit's credit code.
+    pub source_unit: String,
+    /// Where rows come from.
+    pub source: SourceConfig,
+    /// Field rules.
+    pub rules: Vec<FieldRule>,
+    /// Source column of the update time (dedupe: the newest wins).
+    pub updated_at: Option<String>,
+    /// Cell values that mean "none".
+    pub null_markers: Vec<String>,
+    /// The mapping file.
+    pub file: PathBuf,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Feed {
+    /// Parses and checks one mapping file.
+    pub fn load(path: &Path) -> Result<Feed, MappingError> {
+        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+            file: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Feed::parse(path, &text)
+    }
+
+    /// Parses and checks mapping text (`path` is for messages).
+    pub fn parse(path: &Path, text: &str) -> Result<Feed, MappingError> {
+        let err = |line: usize, message: String| MappingError {
+            file: path.to_path_buf(),
+            line,
+            message,
+        };
+        let file: MappingFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            err(line, e.message().to_string())
+        })?;
+        let at = |s: &std::ops::Range<usize>| line_of(text, s.start);
+        let dataset = schema::registry().get(file.dataset.get_ref()).ok_or_else(|| {
+            err(
+                at(&file.dataset.span()),
+                format!(
+                    "unknown dataset {:?} (known: {})",
+                    file.dataset.get_ref(),
+                    schema::registry().codes().join(", ")
+                ),
+            )
+        })?;
+        let unit = crate::ids::normalise_code(file.source_unit.get_ref());
+        if let Err(e) = crate::ids::check_uscc(&unit) {
+            return Err(err(
+                at(&file.source_unit.span()),
+                format!("source_unit {unit:?} is not a valid credit code ({})", e.code()),
+            ));
+        }
+        let mut rules = Vec::new();
+        for f in file.field {
+            let line = at(&f.to.span());
+            let target = dataset.position(f.to.get_ref()).ok_or_else(|| {
+                err(
+                    line,
+                    format!("dataset {} has no field {:?}", dataset.code, f.to.get_ref()),
+                )
+            })?;
+            if rules.iter().any(|r: &FieldRule| r.target == target) {
+                return Err(err(line, format!("field {} is mapped twice", f.to.get_ref())));
+            }
+            let source = match (f.from, f.value) {
+                (Some(col), None) => FieldSource::Column(normalise_header(col.get_ref())),
+                (None, Some(v)) => FieldSource::Value(v),
+                _ => {
+                    return Err(err(
+                        line,
+                        format!("field {}: give exactly one of `from` or `value`", f.to.get_ref()),
+                    ))
+                }
+            };
+            rules.push(FieldRule {
+                target,
+                source,
+                transforms: f.transforms,
+                map: f.map,
+                default: f.default,
+                line,
+            });
+        }
+        for k in &dataset.key {
+            if !rules.iter().any(|r| r.target == *k) {
+                return Err(err(
+                    0,
+                    format!(
+                        "key field {} of dataset {} is not mapped",
+                        dataset.fields[*k].code, dataset.code
+                    ),
+                ));
+            }
+        }
+        Ok(Feed {
+            name: file.feed,
+            title: file.title,
+            department: file.department,
+            dataset,
+            source_unit: unit,
+            source: file.source,
+            rules,
+            updated_at: file.updated_at.map(|s| normalise_header(s.get_ref())),
+            null_markers: file
+                .null_markers
+                .unwrap_or_else(|| DEFAULT_NULL_MARKERS.iter().map(|s| s.to_string()).collect()),
+            file: path.to_path_buf(),
+        })
+    }
+
+    /// The source columns this mapping reads (for header detection).
+    pub fn expected_columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = self
+            .rules
+            .iter()
+            .filter_map(|r| match &r.source {
+                FieldSource::Column(c) => Some(c.clone()),
+                FieldSource::Value(_) => None,
+            })
+            .collect();
+        cols.extend(self.updated_at.clone());
+        cols
+    }
+
+    /// Resolves the source columns against one file's header, before any row moves.
+    pub fn bind(&self, unit: &InputUnit) -> Result<Binding, MappingError> {
+        let find = |col: &str| unit.headers.iter().position(|h| h == col);
+        let missing = |col: &str, line: usize| MappingError {
+            file: self.file.clone(),
+            line,
+            message: format!(
+                "column {col:?} is not in the header of {} (line {}); its columns are: {}",
+                unit.display_name(),
+                unit.header_line,
+                unit.headers.join(", ")
+            ),
+        };
+        let mut columns = Vec::with_capacity(self.rules.len());
+        for r in &self.rules {
+            columns.push(match &r.source {
+                FieldSource::Column(c) => Some(find(c).ok_or_else(|| missing(c, r.line))?),
+                FieldSource::Value(_) => None,
+            });
+        }
+        let updated_at = match &self.updated_at {
+            Some(c) => Some(find(c).ok_or_else(|| missing(c, 0))?),
+            None => None,
+        };
+        Ok(Binding {
+            columns,
+            updated_at,
+            width: unit.headers.len(),
+        })
+    }
+}
+
+/// A feed's rules bound to one file's columns.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    columns: Vec<Option<usize>>,
+    updated_at: Option<usize>,
+    width: usize,
+}
+
+/// A raw row mapped to the dataset's fields.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    /// Values in field order (`""` for none).
+    pub values: Vec<String>,
+    /// The update time, when the feed has one.
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Why a row cannot become a record: the first problem in field order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    /// Reason code.
+    pub reason: String,
+    /// The provincial field (or source column) concerned.
+    pub field: String,
+    /// The value as it was in the source cell.
+    pub value: String,
+}
+
+impl Feed {
+    /// Maps and validates one row. `Err` carries the first problem in field order.
+    pub fn map_row(&self, b: &Binding, row: &RawRow) -> Result<Mapped, RowProblem> {
+        let ds = &self.dataset;
+        if row.values.iter().all(|v| v.trim().is_empty()) {
+            return Err(RowProblem {
+                reason: "blank_row".into(),
+                field: String::new(),
+                value: String::new(),
+            });
+        }
+        if row.values.len() > b.width && row.values[b.width..].iter().any(|v| !v.trim().is_empty())
+        {
+            return Err(RowProblem {
+                reason: "column_count".into(),
+                field: String::new(),
+                value: format!("{} cells, header has {}", row.values.len(), b.width),
+            });
+        }
+        let cell = |i: usize| row.values.get(i).map(String::as_str).unwrap_or("");
+        let mut values = vec![String::new(); ds.fields.len()];
+        let mut failed: Vec<Option<(&'static str, String)>> = vec![None; ds.fields.len()];
+        for (rule, col) in self.rules.iter().zip(&b.columns) {
+            let raw = match (&rule.source, col) {
+                (FieldSource::Column(_), Some(i)) => cell(*i),
+                (FieldSource::Value(v), _) => v.as_str(),
+                _ => "",
+            };
+            let mut v = raw.trim().to_string();
+            if self.null_markers.iter().any(|m| *m == v) {
+                v.clear();
+            }
+            for t in &rule.transforms {
+                match t.apply(v) {
+                    Ok(x) => v = x,
+                    Err(e) => {
+                        failed[rule.target] = Some((e.reason, raw.to_string()));
+                        v = String::new();
+                        break;
+                    }
+                }
+            }
+            if let Some(m) = rule.map.get(&v) {
+                v = m.clone();
+            }
+            if v.is_empty() {
+                if let Some(d) = &rule.default {
+                    v = d.clone();
+                }
+            }
+            values[rule.target] = v;
+        }
+        for i in 0..ds.fields.len() {
+            let reason = match &failed[i] {
+                Some((r, raw)) => Some((r.to_string(), raw.clone())),
+                None => ds
+                    .check_field(i, &values)
+                    .err()
+                    .map(|r| (r, self.raw_value(b, row, i))),
+            };
+            if let Some((reason, value)) = reason {
+                return Err(RowProblem {
+                    reason,
+                    field: ds.fields[i].code.clone(),
+                    value,
+                });
+            }
+        }
+        let updated_at = match b.updated_at {
+            Some(i) => {
+                let raw = cell(i).trim();
+                if raw.is_empty() || self.null_markers.iter().any(|m| m == raw) {
+                    None
+                } else {
+                    Some(transforms::parse_datetime(raw).ok_or_else(|| RowProblem {
+                        reason: "bad_updated_at".into(),
+                        field: self.updated_at.clone().unwrap_or_default(),
+                        value: raw.to_string(),
+                    })?)
+                }
+            }
+            None => None,
+        };
+        Ok(Mapped { values, updated_at })
+    }
+
+    /// The source cell behind a field, for the quarantine (the mapped value for constants).
+    fn raw_value(&self, b: &Binding, row: &RawRow, field: usize) -> String {
+        self.rules
+            .iter()
+            .zip(&b.columns)
+            .find(|(r, _)| r.target == field)
+            .map(|(r, col)| match (&r.source, col) {
+                (FieldSource::Column(_), Some(i)) => row.values.get(*i).cloned().unwrap_or_default(),
+                (FieldSource::Value(v), _) => v.clone(),
+                _ => String::new(),
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Loads every `*.toml` in a mappings directory, sorted by name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Feed>, MappingError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| MappingError {
+        file: dir.to_path_buf(),
+        line: 0,
+        message: format!("cannot list mappings: {e}"),
+    })?;
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    let mut feeds: Vec<Feed> = Vec::new();
+    for p in paths {
+        let feed = Feed::load(&p)?;
+        if let Some(other) = feeds.iter().find(|f| f.name == feed.name) {
+            return Err(MappingError {
+                file: p,
+                line: 1,
+                message: format!("feed {:?} is also defined in {}", feed.name, other.file.display()),
+            });
+        }
+        feeds.push(feed);
+    }
+    Ok(feeds)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! Parquet snapshots and the quarantine under the data directory.
+//!
+//! ```text
+//! <data>/snapshot/dataset=xzcf/data.parquet     the dataset as it stands (all feeds)
+//! <data>/snapshot/dataset=xzcf/_manifest.json   which run wrote it, rows per feed, hash
+//! <data>/quarantine/feed=<feed>/run=<run>.parquet   rejected rows with reason and raw row
+//! ```
+//!
+//! A snapshot file is written beside its final name, fsynced, renamed over the old one
+//! (atomic on POSIX), and only then is the manifest replaced the same way: a reader sees
+//! the old file or the new one, never half of one. pyarrow and DuckDB read the
+//! directories as they are (`dataset=` is a Hive partition; `_` files are ignored).
+
+use crate::record::{pack_id, Record};
+use crate::schema::Dataset;
+use arrow_array::builder::{StringBuilder, UInt64Builder};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Columns every snapshot has before the dataset's own fields.
+pub const META_COLUMNS: [&str; 8] = [
+    "record_id",
+    "version",
+    "feed",
+    "source_unit",
+    "updated_at",
+    "source_file",
+    "source_line",
+    "run_id",
+];
+
+/// Errors of snapshot I/O.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// File-system failure.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path concerned.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet or Arrow failure.
+    #[error("{path}: {message}")]
+    Format {
+        /// Path concerned.
+        path: PathBuf,
+        /// Cause.
+        message: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, SnapshotError>;
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn fmt_err(path: &Path) -> impl Fn(String) -> SnapshotError + '_ {
+    move |message| SnapshotError::Format {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// The Arrow schema of a dataset's snapshot: meta columns, then every field as text.
+pub fn arrow_schema(ds: &Dataset) -> SchemaRef {
+    let mut fields: Vec<Field> = META_COLUMNS
+        .iter()
+        .map(|c| {
+            let ty = if *c == "source_line" { DataType::UInt64 } else { DataType::Utf8 };
+            Field::new(*c, ty, *c == "updated_at")
+        })
+        .collect();
+    fields.extend(ds.fields.iter().map(|f| Field::new(&f.code, DataType::Utf8, true)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Builds an Arrow batch from records (empty values become nulls).
+pub fn records_to_batch(ds: &Dataset, schema: &SchemaRef, records: &[Record]) -> RecordBatch {
+    let n = records.len();
+    let text = |f: &dyn Fn(&Record) -> Option<&str>| -> ArrayRef {
+        let mut b = StringBuilder::with_capacity(n, n * 16);
+        for r in records {
+            b.append_option(f(r));
+        }
+        Arc::new(b.finish())
+    };
+    let mut cols: Vec<ArrayRef> = vec![
+        text(&|r| Some(r.record_id.as_str())),
+        text(&|r| Some(r.version.as_str())),
+        text(&|r| Some(&r.feed)),
+        text(&|r| Some(&r.source_unit)),
+        {
+            let mut b = StringBuilder::with_capacity(n, n * 19);
+            for r in records {
+                b.append_option(r.updated_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()));
+            }
+            Arc::new(b.finish())
+        },
+        text(&|r| Some(&r.source_file)),
+        {
+            let mut b = UInt64Builder::with_capacity(n);
+            for r in records {
+                b.append_value(r.source_line);
+            }
+            Arc::new(b.finish())
+        },
+        text(&|r| Some(&r.run_id)),
+    ];
+    for i in 0..ds.fields.len() {
+        let mut b = StringBuilder::with_capacity(n, n * 24);
+        for r in records {
+            let v = &r.values[i];
+            b.append_option((!v.is_empty()).then_some(v.as_str()));
+        }
+        cols.push(Arc::new(b.finish()));
+    }
+    RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema")
+}
+
+/// A string column of a batch by name.
+pub fn str_col<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {
+    batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>()
+}
+
+/// A u64 column of a batch by name.
+pub fn u64_col<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a UInt64Array> {
+    batch.column_by_name(name)?.as_any().downcast_ref::<UInt64Array>()
+}
+
+fn writer_props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_max_row_group_size(256 * 1024)
+        .build()
+}
+
+/// Writes a Parquet file next to its final name and publishes it atomically.
+pub struct AtomicParquet {
+    tmp: PathBuf,
+    dest: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl AtomicParquet {
+    /// Starts writing `dest` (through `dest.tmp`).
+    pub fn create(dest: &Path, schema: SchemaRef) -> Result<Self> {
+        let dir = dest.parent().expect("a file inside a directory");
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let tmp = dest.with_extension("parquet.tmp");
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(writer_props()))
+            .map_err(|e| fmt_err(&tmp)(e.to_string()))?;
+        Ok(AtomicParquet {
+            tmp,
+            dest: dest.to_path_buf(),
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|e| fmt_err(&self.tmp)(e.to_string()))
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Finishes the file, fsyncs it and renames it into place.
+    pub fn publish(self) -> Result<u64> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| fmt_err(&self.tmp)(e.to_string()))?;
+        file.sync_all().map_err(io_err(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.dest).map_err(io_err(&self.dest))?;
+        sync_dir(self.dest.parent().expect("a parent"));
+        Ok(self.rows)
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes a small file atomically (temp, fsync, rename).
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().expect("a file inside a directory");
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let tmp = dest.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, dest).map_err(io_err(dest))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Reads a Parquet file batch by batch, optionally only some columns.
+pub fn read_batches(
+    path: &Path,
+    columns: Option<&[&str]>,
+    mut each: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let fe = fmt_err(path);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fe(e.to_string()))?;
+    let builder = match columns {
+        Some(cols) => {
+            let mask = ProjectionMask::columns(builder.parquet_schema(), cols.iter().copied());
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    let reader = builder
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| fe(e.to_string()))?;
+    for batch in reader {
+        each(batch.map_err(|e| fe(e.to_string()))?)?;
+    }
+    Ok(())
+}
+
+/// The manifest written beside each dataset's snapshot.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
+pub struct Manifest {
+    /// Dataset code.
+    pub dataset: String,
+    /// The run that wrote this snapshot.
+    pub run_id: String,
+    /// When (RFC 3339).
+    pub written_at: String,
+    /// Rows in the snapshot.
+    pub rows: u64,
+    /// Rows per feed.
+    pub rows_by_feed: std::collections::BTreeMap<String, u64>,
+    /// The data file, relative to the manifest.
+    pub file: String,
+    /// SHA-256 of the data file.
+    pub sha256: String,
+}
+
+/// The data directory's snapshot and quarantine layout.
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    root: PathBuf,
+}
+
+impl SnapshotStore {
+    /// A store under a data directory.
+    pub fn new(data_dir: &Path) -> Self {
+        SnapshotStore {
+            root: data_dir.to_path_buf(),
+        }
+    }
+
+    /// Directory of one dataset's snapshot.
+    pub fn dataset_dir(&self, dataset: &str) -> PathBuf {
+        self.root.join("snapshot").join(format!("dataset={dataset}"))
+    }
+
+    /// The snapshot file of a dataset.
+    pub fn data_file(&self, dataset: &str) -> PathBuf {
+        self.dataset_dir(dataset).join("data.parquet")
+    }
+
+    /// The snapshot root (what pyarrow opens).
+    pub fn snapshot_root(&self) -> PathBuf {
+        self.root.join("snapshot")
+    }
+
+    /// The quarantine root.
+    pub fn quarantine_root(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// The quarantine file of one feed in one run.
+    pub fn quarantine_file(&self, feed: &str, run_id: &str) -> PathBuf {
+        self.quarantine_root()
+            .join(format!("feed={feed}"))
+            .join(format!("run={run_id}.parquet"))
+    }
+
+    /// Scratch space for a run (spill files).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Whether a dataset has a snapshot.
+    pub fn exists(&self, dataset: &str) -> bool {
+        self.data_file(dataset).exists()
+    }
+
+    /// The current manifest of a dataset, if any.
+    pub fn manifest(&self, dataset: &str) -> Option<Manifest> {
+        let text = std::fs::read_to_string(self.dataset_dir(dataset).join("_manifest.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Publishes a manifest after its data file is in place.
+    pub fn write_manifest(&self, m: &Manifest) -> Result<()> {
+        let path = self.dataset_dir(&m.dataset).join("_manifest.json");
+        let text = serde_json::to_vec_pretty(m).expect("a manifest serialises");
+        write_atomic(&path, &text)
+    }
+
+    /// The compact identity index of a dataset's snapshot: packed record_id →
+    /// (update time in seconds, packed version). Only ids in `wanted` are kept, so memory
+    /// follows the run's records, not the dataset's size.
+    pub fn index_of(
+        &self,
+        dataset: &str,
+        wanted: &dyn Fn(&[u8; 16]) -> bool,
+    ) -> Result<HashMap<[u8; 16], (i64, [u8; 16])>> {
+        let mut out = HashMap::new();
+        let path = self.data_file(dataset);
+        if !path.exists() {
+            return Ok(out);
+        }
+        read_batches(&path, Some(&["record_id", "version", "updated_at"]), |b| {
+            let (Some(ids), Some(vers), Some(upd)) = (
+                str_col(&b, "record_id"),
+                str_col(&b, "version"),
+                str_col(&b, "updated_at"),
+            ) else {
+                return Err(fmt_err(&path)("snapshot lacks identity columns".into()));
+            };
+            for i in 0..b.num_rows() {
+                let id = pack_id(ids.value(i));
+                if wanted(&id) {
+                    let t = if upd.is_null(i) {
+                        i64::MIN
+                    } else {
+                        crate::transforms::parse_datetime(upd.value(i))
+                            .map(|t| t.and_utc().timestamp())
+                            .unwrap_or(i64::MIN)
+                    };
+                    out.insert(id, (t, pack_id(vers.value(i))));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// Keeps the rows of `batch` whose mask is true.
+pub fn filter(batch: &RecordBatch, keep: Vec<bool>) -> RecordBatch {
+    let mask = BooleanArray::from(keep);
+    arrow_select::filter::filter_record_batch(batch, &mask).expect("mask has the batch's length")
+}
+
+/// SHA-256 of a file.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    connectors::sources::file_drop::sha256_file(path).map_err(|e| fmt_err(path)(e.to_string()))
+}

@@ -1,0 +1,222 @@
+//! Value transforms a mapping file may name: each takes the text of one cell and
+//! returns the normalised text, or the reason it cannot. Pure functions, no I/O.
+
+use crate::ids::{halfwidth_char, normalise_code};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use serde::Deserialize;
+
+/// A transform named in a mapping file's `transforms = [...]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// Trim white space at both ends, as Rust's `str::trim` does (U+3000 and U+00A0 included).
+    Trim,
+    /// Full-width forms (U+FF01–U+FF5E) to ASCII, U+3000 to a space.
+    Halfwidth,
+    /// Upper-case ASCII letters.
+    Upper,
+    /// Drop every white-space character, inside too (for codes).
+    RemoveSpaces,
+    /// A code as clerks type it: halfwidth, no spaces, upper case.
+    Code,
+    /// A date in any of the forms departments export (2024-03-05, 2024/3/5, 20240305,
+    /// 2024年3月5日, 2024.3.5, with or without a time) to `YYYY-MM-DD`.
+    Date,
+    /// Like `date`, also accepting an Excel serial day number (e.g. 45356).
+    DateExcel,
+    /// An amount in 元 (thousands separators, a trailing 元, full-width digits allowed)
+    /// to 万元 with exactly six decimals, computed in exact decimal arithmetic.
+    YuanToWanyuan,
+    /// An amount already in 万元, normalised to six decimals.
+    Wanyuan,
+}
+
+/// Why a transform refused a value; the reason code goes to the quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformError {
+    /// Reason code: `bad_date` or `bad_amount`.
+    pub reason: &'static str,
+}
+
+impl Transform {
+    /// Applies the transform to one value. Empty values stay empty.
+    pub fn apply(self, v: String) -> Result<String, TransformError> {
+        if v.is_empty() {
+            return Ok(v);
+        }
+        Ok(match self {
+            Transform::Trim => {
+                let t = v.trim();
+                if t.len() == v.len() {
+                    v
+                } else {
+                    t.to_string()
+                }
+            }
+            Transform::Halfwidth => v.chars().map(halfwidth_char).collect(),
+            Transform::Upper => v.to_ascii_uppercase(),
+            Transform::RemoveSpaces => v.chars().filter(|c| !c.is_whitespace()).collect(),
+            Transform::Code => normalise_code(&v),
+            Transform::Date => parse_date(&v, false)
+                .ok_or(TransformError { reason: "bad_date" })?
+                .format("%Y-%m-%d")
+                .to_string(),
+            Transform::DateExcel => parse_date(&v, true)
+                .ok_or(TransformError { reason: "bad_date" })?
+                .format("%Y-%m-%d")
+                .to_string(),
+            Transform::YuanToWanyuan => {
+                scaled_decimal(&v, 4).ok_or(TransformError { reason: "bad_amount" })?
+            }
+            Transform::Wanyuan => {
+                scaled_decimal(&v, 0).ok_or(TransformError { reason: "bad_amount" })?
+            }
+        })
+    }
+}
+
+fn ymd(y: &str, m: &str, d: &str) -> Option<NaiveDate> {
+    if y.len() != 4 || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
+        return None;
+    }
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !(all_digits(y) && all_digits(m) && all_digits(d)) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
+/// Parses the date forms departments export; `None` unless it names a real date.
+/// A time part after a space or `T` is ignored.
+pub fn parse_date(raw: &str, excel_serial: bool) -> Option<NaiveDate> {
+    let s: String = raw.trim().chars().map(halfwidth_char).collect();
+    let s = s.trim();
+    let date_part = s.split([' ', 'T']).next().unwrap_or("");
+    if let Some(rest) = date_part.strip_suffix('日') {
+        let (y, rest) = rest.split_once('年')?;
+        let (m, d) = rest.split_once('月')?;
+        return ymd(y, m, d);
+    }
+    for sep in ['-', '/', '.'] {
+        let parts: Vec<&str> = date_part.split(sep).collect();
+        if parts.len() == 3 {
+            return ymd(parts[0], parts[1], parts[2]);
+        }
+    }
+    if date_part.len() == 8 && date_part.bytes().all(|b| b.is_ascii_digit()) {
+        return ymd(&date_part[..4], &date_part[4..6], &date_part[6..]);
+    }
+    if excel_serial {
+        // Excel's day 1 is 1900-01-01 with the 1900 leap-year bug, hence 1899-12-30.
+        let serial: f64 = date_part.parse().ok()?;
+        if (1.0..2_958_466.0).contains(&serial) {
+            return NaiveDate::from_ymd_opt(1899, 12, 30)?
+                .checked_add_days(chrono::Days::new(serial.trunc() as u64));
+        }
+    }
+    None
+}
+
+/// Parses an update timestamp (date, or date and time); `None` when it is not one.
+pub fn parse_datetime(raw: &str) -> Option<NaiveDateTime> {
+    let s = raw.trim();
+    let date = parse_date(s, false)?;
+    let time_part = s
+        .split_once([' ', 'T'])
+        .map(|(_, t)| t.trim())
+        .unwrap_or("");
+    if time_part.is_empty() {
+        return Some(date.and_time(NaiveTime::MIN));
+    }
+    let time = NaiveTime::parse_from_str(time_part, "%H:%M:%S")
+        .or_else(|_| NaiveTime::parse_from_str(time_part, "%H:%M:%S%.f"))
+        .or_else(|_| NaiveTime::parse_from_str(time_part, "%H:%M"))
+        .ok()?;
+    Some(date.and_time(time))
+}
+
+/// Parses a decimal amount and divides it by 10^`shift`, printing exactly six decimals
+/// (rounding half away from zero beyond them). Thousands separators, spaces, full-width
+/// digits and a trailing 元/万元 are accepted.
+pub fn scaled_decimal(raw: &str, shift: u32) -> Option<String> {
+    let mut s: String = raw
+        .chars()
+        .map(halfwidth_char)
+        .filter(|c| !c.is_whitespace() && *c != ',')
+        .collect();
+    for suffix in ["万元", "元"] {
+        if let Some(x) = s.strip_suffix(suffix) {
+            s = x.to_string();
+            break;
+        }
+    }
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, s),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits.as_str(), ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || int.len() > 24
+        || frac.len() > 12
+    {
+        return None;
+    }
+    // value = mantissa / 10^scale, exact.
+    let mantissa: i128 = format!("{int}{frac}").parse().unwrap_or(0);
+    let scale = frac.len() as u32 + shift;
+    // Rescale to 6 decimals.
+    let scaled = if scale <= 6 {
+        mantissa * 10i128.pow(6 - scale)
+    } else {
+        let div = 10i128.pow(scale - 6);
+        (mantissa + div / 2) / div
+    };
+    let sign = if neg && scaled != 0 { "-" } else { "" };
+    Some(format!("{sign}{}.{:06}", scaled / 1_000_000, scaled % 1_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Option<String> {
+        parse_date(s, false).map(|d| d.to_string())
+    }
+
+    #[test]
+    fn date_forms() {
+        for s in ["2024-03-05", "2024/3/5", "20240305", "2024年3月5日", "2024.03.05", "2024-03-05 10:00:00", "２０２４-03-05"] {
+            assert_eq!(d(s).as_deref(), Some("2024-03-05"), "{s}");
+        }
+        for s in ["2024-02-30", "2023/2/29", "20241305", "2024年13月1日", "24-3-5", "无", "45356"] {
+            assert_eq!(d(s), None, "{s}");
+        }
+        assert_eq!(parse_date("45356", true).unwrap().to_string(), "2024-03-05");
+        assert_eq!(parse_date("2024-03-05", true).unwrap().to_string(), "2024-03-05");
+    }
+
+    #[test]
+    fn amounts_in_exact_decimal() {
+        assert_eq!(scaled_decimal("1,500.00", 4).as_deref(), Some("0.150000"));
+        assert_eq!(scaled_decimal("2000元", 4).as_deref(), Some("0.200000"));
+        assert_eq!(scaled_decimal("１２,３４５.６７", 4).as_deref(), Some("1.234567"));
+        assert_eq!(scaled_decimal("0.05", 4).as_deref(), Some("0.000005"));
+        assert_eq!(scaled_decimal("0.049", 4).as_deref(), Some("0.000005"));
+        assert_eq!(scaled_decimal("0.04", 4).as_deref(), Some("0.000004"));
+        assert_eq!(scaled_decimal("100000000", 4).as_deref(), Some("10000.000000"));
+        assert_eq!(scaled_decimal("0", 4).as_deref(), Some("0.000000"));
+        assert_eq!(scaled_decimal("3.5万元", 0).as_deref(), Some("3.500000"));
+        assert_eq!(scaled_decimal("约五千", 4), None);
+        assert_eq!(scaled_decimal("1.2.3", 4), None);
+        assert_eq!(scaled_decimal(".", 4), None);
+    }
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(parse_datetime("2024-03-05 08:09:10").unwrap().to_string(), "2024-03-05 08:09:10");
+        assert_eq!(parse_datetime("2024/3/5").unwrap().to_string(), "2024-03-05 00:00:00");
+        assert!(parse_datetime("2024-03-05 25:00:00").is_none());
+    }
+}
