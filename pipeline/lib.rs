@@ -7,11 +7,20 @@
 //! per feed by [`ingest`]) → [`push`]. [`state`] is the embedded state store, [`runner`]
 //! drives a whole run, [`simulator`] serves the platforms' contract for the demo and tests.
 
+pub mod config;
 pub mod dedupe;
+pub mod demo;
+pub mod fixtures_gen;
 pub mod ids;
 pub mod ingest;
 pub mod mapping;
+pub mod push;
 pub mod record;
+pub mod runner;
 pub mod schema;
+pub mod signing;
+pub mod simulator;
 pub mod snapshot;
+pub mod state;
+pub mod summary;
 pub mod transforms;

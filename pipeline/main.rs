@@ -1,1 +1,286 @@
-fn main() {}
+//! The `xinyong` command line: parses arguments, sets up logging, and hands over to the
+//! library. Exit codes: 0 ok; 1 finished, but something was left for the next run
+//! (records pending on a platform); 2 failed.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use xinyong::config::Config;
+use xinyong::simulator::{self, FaultKind, SimConfig};
+use xinyong::{demo, fixtures_gen, ids, runner, summary};
+
+const DEMO_CONFIG: &str = "fixtures/demo/xinyong.toml";
+
+#[derive(Parser)]
+#[command(name = "xinyong", version, about = "Public-credit data exchange: departmental feeds → 信用佳木斯 / 信用黑龙江")]
+struct Cli {
+    /// Configuration file (default: $XINYONG_CONFIG, then ./xinyong.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run feeds: read, map, validate, deduplicate, snapshot, push.
+    Run {
+        /// Only these feeds (repeatable; default all).
+        #[arg(long = "feed")]
+        feeds: Vec<String>,
+        /// Only these platforms (repeatable; default all).
+        #[arg(long = "platform")]
+        platforms: Vec<String>,
+        /// Do not push.
+        #[arg(long)]
+        no_push: bool,
+        /// Show what would be read, kept, quarantined and pushed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The demo: start both platform simulators on loopback and run every fixture feed.
+    Demo {
+        /// Share of batch POSTs that meet an injected fault (0 to 1).
+        #[arg(long, default_value_t = 0.0)]
+        fault_rate: f64,
+        /// Which faults (default: all kinds).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        faults: Vec<FaultKind>,
+        /// Change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Serve the platforms' contract on loopback (with fault injection).
+    Simulate {
+        /// Platform name (for logs).
+        #[arg(long, default_value = "platform")]
+        platform: String,
+        /// Address to listen on (port 0: any free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Application credentials, APP_ID=SECRET (repeatable).
+        #[arg(long = "app", required = true)]
+        apps: Vec<String>,
+        /// Share of batch POSTs that meet a fault (0 to 1).
+        #[arg(long, default_value_t = 0.0)]
+        fault_rate: f64,
+        /// Which faults (default: all kinds).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        faults: Vec<FaultKind>,
+        /// Delay of a slow answer, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        slow_ms: u64,
+        /// How long a 202 batch stays processing, in milliseconds.
+        #[arg(long, default_value_t = 300)]
+        processing_ms: u64,
+        /// Seed of the fault dice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep holdings in this JSON file across restarts.
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+    },
+    /// Parse and check the configuration, every mapping file and the schema files.
+    Check,
+    /// Identifier tools.
+    Id {
+        #[command(subcommand)]
+        command: IdCommand,
+    },
+    /// Regenerate the demo fixtures (deterministic).
+    #[command(hide = true)]
+    GenFixtures {
+        /// Output directory.
+        #[arg(long, default_value = "fixtures")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdCommand {
+    /// Check codes given as arguments, or one a line on stdin.
+    Check {
+        /// Kind of code (default: guessed from the length).
+        #[arg(long, value_enum)]
+        kind: Option<IdKind>,
+        /// Codes.
+        codes: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum IdKind {
+    Uscc,
+    Org,
+    Regno,
+    Ric,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,xinyong=info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn config_path(cli: Option<PathBuf>, demo: bool) -> PathBuf {
+    cli.or_else(|| std::env::var_os("XINYONG_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(if demo { DEMO_CONFIG } else { "xinyong.toml" }))
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    if !path.exists() {
+        anyhow::bail!(
+            "no configuration at {}: pass --config FILE or set XINYONG_CONFIG (the demo's is {DEMO_CONFIG})",
+            path.display()
+        );
+    }
+    Ok(Config::load(path)?)
+}
+
+fn id_line(kind: Option<IdKind>, raw: &str) -> String {
+    let code = ids::normalise_code(raw);
+    let kind = kind.unwrap_or(match code.chars().count() {
+        15 => IdKind::Regno,
+        9 | 10 => IdKind::Org,
+        18 if code.starts_with(|c: char| c.is_ascii_digit()) && ids::check_ric(&code).is_ok() => IdKind::Ric,
+        _ => IdKind::Uscc,
+    });
+    let (name, result) = match kind {
+        IdKind::Uscc => ("uscc", ids::check_uscc(&code)),
+        IdKind::Org => ("org", ids::check_org_code(&code)),
+        IdKind::Regno => ("regno", ids::check_regno(&code)),
+        IdKind::Ric => ("ric", ids::check_ric(&code)),
+    };
+    let verdict = match result {
+        Ok(()) if kind == IdKind::Uscc && !ids::uscc_known_type(&code) => "valid (warning: unknown authority/type pair)".to_string(),
+        Ok(()) => "valid".to_string(),
+        Err(e) => format!("{name}_{}", e.code()),
+    };
+    format!("{raw}\t{code}\t{name}\t{verdict}")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run { feeds, platforms, no_push, dry_run } => {
+            let config = load_config(&config_path(cli.config, false))?;
+            let platforms = if no_push {
+                Some(Vec::new())
+            } else if platforms.is_empty() {
+                None
+            } else {
+                Some(platforms)
+            };
+            let report = runner::run(&config, &runner::RunOptions { kind: "run".into(), feeds, platforms, dry_run }).await?;
+            print!("{}", summary::render(&report));
+            Ok(report.exit_code())
+        }
+        Command::Demo { fault_rate, faults, dry_run } => {
+            let config = load_config(&config_path(cli.config, true))?;
+            let faults = if faults.is_empty() { simulator::ALL_FAULTS.to_vec() } else { faults };
+            let report = demo::run(config, demo::DemoOptions { fault_rate, faults, dry_run }).await?;
+            print!("{}", summary::render(&report));
+            Ok(report.exit_code())
+        }
+        Command::Simulate { platform, listen, apps, fault_rate, faults, slow_ms, processing_ms, seed, state_file } => {
+            let apps = apps
+                .iter()
+                .map(|a| a.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).context("--app takes APP_ID=SECRET"))
+                .collect::<anyhow::Result<_>>()?;
+            let faults = if faults.is_empty() { simulator::ALL_FAULTS.to_vec() } else { faults };
+            let cfg = SimConfig { name: platform.clone(), apps, fault_rate, faults, slow_ms, processing_ms, seed, state_file };
+            let running = simulator::start(cfg, &listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            println!("listening on {}", running.url());
+            tracing::info!(platform = %platform, url = %running.url(), fault_rate, "simulator serving");
+            shutdown_signal().await;
+            running.stop().await;
+            Ok(0)
+        }
+        Command::Check => {
+            xinyong::schema::check_built_in().map_err(anyhow::Error::msg)?;
+            let path = config_path(cli.config, true);
+            let config = load_config(&path)?;
+            let feeds = config.feeds()?;
+            for p in &config.platforms {
+                p.resolve_secret().map_err(anyhow::Error::msg)?;
+            }
+            println!("ok: {} ({} feeds, {} platforms, {} datasets)", path.display(), feeds.len(), config.platforms.len(), xinyong::schema::registry().codes().len());
+            for f in &feeds {
+                println!("  {} → {} ({} fields mapped) from {}", f.name, f.dataset.code, f.rules.len(), f.file.display());
+            }
+            Ok(0)
+        }
+        Command::Id { command: IdCommand::Check { kind, codes } } => {
+            let mut any_invalid = false;
+            let mut out = |raw: &str| {
+                let line = id_line(kind, raw);
+                any_invalid |= !line.ends_with("valid") && !line.contains("\tvalid (");
+                println!("{line}");
+            };
+            if codes.is_empty() {
+                for line in std::io::stdin().lock().lines() {
+                    let line = line?;
+                    if !line.trim().is_empty() {
+                        out(line.trim_end_matches(['\r', '\n']));
+                    }
+                }
+            } else {
+                for c in &codes {
+                    out(c);
+                }
+            }
+            Ok(if any_invalid { 1 } else { 0 })
+        }
+        Command::GenFixtures { out } => {
+            let written = fixtures_gen::generate_demo(&out)?;
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let code = match rt.block_on(real_main(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

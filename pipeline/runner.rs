@@ -1,0 +1,281 @@
+//! One run: every selected feed is ingested (each on its own: one feed's failure never
+//! stops the others), its files recorded as read only once its records are safely in
+//! the snapshot, then the snapshot is pushed to each platform concurrently (one
+//! platform's trouble never holds up the other). The run's report is kept in the state
+//! store and as JSON under `<data>/runs/`.
+
+use crate::config::Config;
+use crate::ingest::{self, FeedCounts, FileRead, IngestOptions};
+use crate::push::{self, client::PlatformClient, PlatformReport};
+use crate::snapshot::SnapshotStore;
+use crate::state::StateStore;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `run` or `demo` (recorded with the run).
+    pub kind: String,
+    /// Feeds to run (all when empty).
+    pub feeds: Vec<String>,
+    /// Platforms to push to (`None`: all configured; `Some(empty)`: no push).
+    pub platforms: Option<Vec<String>>,
+    /// Read, map, validate and count; write and push nothing.
+    pub dry_run: bool,
+}
+
+/// One feed's part of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedReport {
+    /// Feed name.
+    pub feed: String,
+    /// Title for people.
+    pub title: String,
+    /// Reporting unit.
+    pub department: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Counts.
+    pub counts: FeedCounts,
+    /// Files read in this run.
+    pub files: Vec<FileRead>,
+    /// Files skipped as already read.
+    pub skipped_files: Vec<String>,
+    /// This run's quarantine file of the feed.
+    pub quarantine_file: Option<String>,
+    /// What stopped the feed, if anything.
+    pub error: Option<String>,
+}
+
+/// The report of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: String,
+    /// `run` or `demo`.
+    pub kind: String,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// Seconds taken.
+    pub seconds: f64,
+    /// Per feed.
+    pub feeds: Vec<FeedReport>,
+    /// Per platform.
+    pub platforms: Vec<PlatformReport>,
+    /// Snapshot root.
+    pub snapshot_dir: PathBuf,
+    /// Quarantine root.
+    pub quarantine_dir: PathBuf,
+    /// State store.
+    pub state_path: PathBuf,
+    /// This report as JSON.
+    pub report_file: Option<PathBuf>,
+}
+
+impl RunReport {
+    /// 0 ok; 1 finished, but a platform was left with records pending; 2 a feed failed
+    /// or the accounting does not balance.
+    pub fn exit_code(&self) -> i32 {
+        if self.feeds.iter().any(|f| f.error.is_some() || !f.counts.balanced()) {
+            2
+        } else if self.platforms.iter().any(|p| p.error.is_some()) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// A new run id: UTC time and a random suffix (safe in batch ids and file names).
+pub fn new_run_id() -> String {
+    let suffix: u16 = rand::random();
+    format!("{}-{suffix:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
+}
+
+fn progress_for(feed: &str) -> (ProgressBar, Arc<dyn Fn(u64) + Send + Sync>) {
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} {human_pos} 行 rows  {per_sec}  {elapsed}")
+                .expect("a valid template"),
+        );
+        bar.set_prefix(feed.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let b = bar.clone();
+        (bar, Arc::new(move |n| b.set_position(n)))
+    } else {
+        let start = Instant::now();
+        let last = std::sync::Mutex::new(Instant::now());
+        let name = feed.to_string();
+        (
+            ProgressBar::hidden(),
+            Arc::new(move |n| {
+                let mut l = last.lock().expect("not poisoned");
+                if l.elapsed() >= Duration::from_secs(5) {
+                    *l = Instant::now();
+                    let rate = n as f64 / start.elapsed().as_secs_f64().max(0.001);
+                    tracing::info!(feed = %name, rows = n, rows_per_second = rate as u64, "reading");
+                }
+            }),
+        )
+    }
+}
+
+/// Runs the selected feeds and pushes. `platform_urls` overrides base URLs (the demo
+/// points them at its simulators).
+pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let run_id = new_run_id();
+    let span = tracing::info_span!("run", run_id = %run_id);
+    let _guard = span.enter();
+    let feeds = config.feeds().map_err(anyhow::Error::from)?;
+    for f in &opts.feeds {
+        if !feeds.iter().any(|x| &x.name == f) {
+            anyhow::bail!(
+                "unknown feed {f:?}; the feeds are: {}",
+                feeds.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let selected: Vec<_> = feeds
+        .into_iter()
+        .filter(|f| opts.feeds.is_empty() || opts.feeds.contains(&f.name))
+        .collect();
+    let state = StateStore::open(&config.state).await?;
+    let store = SnapshotStore::new(&config.data_dir);
+    if !opts.dry_run {
+        state.begin_run(&run_id, &opts.kind).await?;
+    }
+    tracing::info!(feeds = selected.len(), dry_run = opts.dry_run, "run started");
+    let mut reports = Vec::new();
+    for feed in &selected {
+        let already = state.files_read(&feed.name).await?;
+        let (bar, progress) = progress_for(&feed.name);
+        let (feed_c, store_c, run_c, base) = (feed.clone(), store.clone(), run_id.clone(), config.base_dir.clone());
+        let dry = opts.dry_run;
+        let result = tokio::task::spawn_blocking(move || {
+            let p = progress.clone();
+            ingest::ingest_feed(
+                &feed_c,
+                &store_c,
+                IngestOptions {
+                    run_id: &run_c,
+                    base_dir: &base,
+                    already_read: already,
+                    dry_run: dry,
+                    progress: &move |n| p(n),
+                },
+            )
+        })
+        .await
+        .context("a feed's worker thread panicked")?;
+        bar.finish_and_clear();
+        let report = match result {
+            Ok(out) => {
+                if !opts.dry_run {
+                    state
+                        .record_feed(&run_id, &feed.name, &feed.dataset.code, &out.counts, &out.files, None)
+                        .await?;
+                }
+                let c = &out.counts;
+                tracing::info!(feed = %feed.name, read = c.read, kept = c.kept, quarantined = c.quarantined, superseded = c.superseded, files = out.files.len(), skipped = out.skipped_files.len(), "feed done");
+                FeedReport {
+                    feed: feed.name.clone(),
+                    title: feed.title.clone(),
+                    department: feed.department.clone(),
+                    dataset: feed.dataset.code.clone(),
+                    counts: out.counts,
+                    files: out.files,
+                    skipped_files: out.skipped_files,
+                    quarantine_file: out.quarantine_file.map(|p| p.display().to_string()),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                tracing::error!(feed = %feed.name, error = %e, "feed failed; the other feeds go on");
+                if !opts.dry_run {
+                    state
+                        .record_feed(&run_id, &feed.name, &feed.dataset.code, &FeedCounts::default(), &[], Some(&e.to_string()))
+                        .await?;
+                }
+                FeedReport {
+                    feed: feed.name.clone(),
+                    title: feed.title.clone(),
+                    department: feed.department.clone(),
+                    dataset: feed.dataset.code.clone(),
+                    counts: FeedCounts::default(),
+                    files: Vec::new(),
+                    skipped_files: Vec::new(),
+                    quarantine_file: None,
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        reports.push(report);
+    }
+
+    // Push every dataset that has feeds in this deployment (not only this run's): the
+    // difference between snapshot and ledger is what gets sent.
+    let mut datasets: Vec<Arc<crate::schema::Dataset>> = Vec::new();
+    for f in config.feeds().map_err(anyhow::Error::from)? {
+        if !datasets.iter().any(|d| d.code == f.dataset.code) {
+            datasets.push(f.dataset.clone());
+        }
+    }
+    let platforms: Vec<_> = config
+        .platforms
+        .iter()
+        .filter(|p| opts.platforms.as_ref().is_none_or(|sel| sel.contains(&p.name)))
+        .cloned()
+        .collect();
+    let mut tasks = Vec::new();
+    for p in platforms {
+        let client = PlatformClient::new(p).map_err(anyhow::Error::msg)?;
+        let (state, store, datasets, run_id, dry) = (state.clone(), store.clone(), datasets.clone(), run_id.clone(), opts.dry_run);
+        tasks.push(tokio::spawn(async move {
+            push::push_platform(&client, &state, &store, &datasets, &run_id, dry).await
+        }));
+    }
+    let mut platform_reports = Vec::new();
+    for t in tasks {
+        let r = t.await.context("a push task panicked")?;
+        tracing::info!(platform = %r.platform, pushed = r.pushed, accepted = r.accepted, pending = r.pending, "push done");
+        platform_reports.push(r);
+    }
+
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        kind: opts.kind.clone(),
+        dry_run: opts.dry_run,
+        started_at,
+        seconds: started.elapsed().as_secs_f64(),
+        feeds: reports,
+        platforms: platform_reports,
+        snapshot_dir: store.snapshot_root(),
+        quarantine_dir: store.quarantine_root(),
+        state_path: config.state.clone(),
+        report_file: None,
+    };
+    if !opts.dry_run {
+        let path = config.data_dir.join("runs").join(format!("{run_id}.json"));
+        report.report_file = Some(path.clone());
+        let json = serde_json::to_value(&report)?;
+        crate::snapshot::write_atomic(&path, &serde_json::to_vec_pretty(&json)?)?;
+        let outcome = match report.exit_code() {
+            0 => "ok",
+            1 => "degraded",
+            _ => "failed",
+        };
+        state.finish_run(&run_id, outcome, &json).await?;
+    }
+    state.close().await;
+    Ok(report)
+}

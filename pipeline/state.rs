@@ -1,0 +1,460 @@
+//! The state store: an embedded SQLite database (sqlx) holding runs, the files each
+//! feed has read, and the push ledger — an outbox per platform in which each record
+//! version moves `pending → sent → acked | rejected`, with the batch and its receipt.
+//!
+//! Every change that must be all-or-nothing (a feed's files and counts; a batch and its
+//! records' states) is one transaction, so a crash leaves the store at one side of it.
+
+use crate::ingest::{FeedCounts, FileRead};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A state-store failure (the run stops: without its state it cannot be trusted).
+#[derive(Debug, thiserror::Error)]
+#[error("state store {path}: {source}")]
+pub struct StateError {
+    path: PathBuf,
+    #[source]
+    source: sqlx::Error,
+}
+
+type Result<T> = std::result::Result<T, StateError>;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS feed_runs (
+    run_id TEXT NOT NULL,
+    feed TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    counts TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, feed)
+);
+CREATE TABLE IF NOT EXISTS files_read (
+    feed TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    encoding TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    read_at TEXT NOT NULL,
+    PRIMARY KEY (feed, sha256)
+);
+CREATE TABLE IF NOT EXISTS push_ledger (
+    platform TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    source_unit TEXT NOT NULL,
+    version TEXT NOT NULL,
+    op TEXT NOT NULL,
+    status TEXT NOT NULL,
+    batch_id TEXT,
+    code TEXT,
+    message TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, dataset, record_id)
+);
+CREATE INDEX IF NOT EXISTS push_ledger_status ON push_ledger (platform, status);
+CREATE INDEX IF NOT EXISTS push_ledger_batch ON push_ledger (platform, batch_id);
+CREATE TABLE IF NOT EXISTS push_batches (
+    platform TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    source_unit TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL,
+    http_status INTEGER,
+    receipt TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, batch_id)
+);
+CREATE INDEX IF NOT EXISTS push_batches_status ON push_batches (platform, status);
+"#;
+
+/// A ledger entry: what the pipeline believes a platform holds (or is about to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Record version.
+    pub version: String,
+    /// `pending`, `sent`, `acked` or `rejected`.
+    pub status: String,
+}
+
+/// A batch sent but not yet resolved (no final receipt).
+#[derive(Debug, Clone)]
+pub struct OpenBatch {
+    /// Batch id (= Idempotency-Key).
+    pub batch_id: String,
+    /// Dataset.
+    pub dataset: String,
+    /// The exact body sent (resent byte for byte).
+    pub body: Vec<u8>,
+}
+
+/// One per-record rejection from a receipt.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// Record id.
+    pub record_id: String,
+    /// Machine code.
+    pub code: String,
+    /// Human text.
+    pub message: String,
+}
+
+/// The embedded state store.
+#[derive(Clone)]
+pub struct StateStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl StateStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub async fn open(path: &Path) -> Result<StateStore> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let err = |source| StateError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .map_err(err)?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(err)?;
+        Ok(StateStore {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(sqlx::Error) -> StateError + '_ {
+        |source| StateError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Content hashes a feed has read.
+    pub async fn files_read(&self, feed: &str) -> Result<HashSet<String>> {
+        let rows = sqlx::query("SELECT sha256 FROM files_read WHERE feed = ?")
+            .bind(feed)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// Records the start of a run.
+    pub async fn begin_run(&self, run_id: &str, kind: &str) -> Result<()> {
+        sqlx::query("INSERT INTO runs (run_id, kind, started_at) VALUES (?, ?, ?)")
+            .bind(run_id)
+            .bind(kind)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records a feed's outcome and, in the same transaction, the files it read — called
+    /// only once the feed's records are safely in the snapshot.
+    pub async fn record_feed(
+        &self,
+        run_id: &str,
+        feed: &str,
+        dataset: &str,
+        counts: &FeedCounts,
+        files: &[FileRead],
+        error: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        let at = now();
+        sqlx::query(
+            "INSERT OR REPLACE INTO feed_runs (run_id, feed, dataset, outcome, error, counts, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(feed)
+        .bind(dataset)
+        .bind(if error.is_some() { "failed" } else { "ok" })
+        .bind(error)
+        .bind(serde_json::to_string(counts).expect("counts serialise"))
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err())?;
+        for f in files {
+            sqlx::query(
+                "INSERT OR IGNORE INTO files_read (feed, sha256, path, rows, encoding, run_id, read_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(feed)
+            .bind(&f.sha256)
+            .bind(&f.path)
+            .bind(f.rows as i64)
+            .bind(&f.encoding)
+            .bind(run_id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// Records the end of a run.
+    pub async fn finish_run(&self, run_id: &str, outcome: &str, summary: &serde_json::Value) -> Result<()> {
+        sqlx::query("UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE run_id = ?")
+            .bind(now())
+            .bind(outcome)
+            .bind(summary.to_string())
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The ledger of one platform and dataset: record id → (version, status).
+    pub async fn ledger(&self, platform: &str, dataset: &str) -> Result<HashMap<String, LedgerEntry>> {
+        let rows = sqlx::query("SELECT record_id, version, status FROM push_ledger WHERE platform = ? AND dataset = ?")
+            .bind(platform)
+            .bind(dataset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    LedgerEntry {
+                        version: r.get(1),
+                        status: r.get(2),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Marks record versions as pending for a platform (new records, or new versions).
+    pub async fn mark_pending(&self, platform: &str, dataset: &str, items: &[(String, String, String)]) -> Result<()> {
+        for chunk in items.chunks(500) {
+            let mut tx = self.pool.begin().await.map_err(self.err())?;
+            let at = now();
+            for (record_id, source_unit, version) in chunk {
+                sqlx::query(
+                    "INSERT INTO push_ledger (platform, dataset, record_id, source_unit, version, op, status, updated_at)
+                     VALUES (?, ?, ?, ?, ?, 'upsert', 'pending', ?)
+                     ON CONFLICT (platform, dataset, record_id) DO UPDATE SET
+                       version = excluded.version, source_unit = excluded.source_unit, op = 'upsert',
+                       status = 'pending', batch_id = NULL, code = NULL, message = NULL, updated_at = excluded.updated_at",
+                )
+                .bind(platform)
+                .bind(dataset)
+                .bind(record_id)
+                .bind(source_unit)
+                .bind(version)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+            }
+            tx.commit().await.map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Records a batch as sent before it leaves: the batch with its exact body, and its
+    /// records moved to `sent` — one transaction.
+    pub async fn open_batch(
+        &self,
+        platform: &str,
+        batch_id: &str,
+        dataset: &str,
+        source_unit: &str,
+        body: &[u8],
+        record_ids: &[String],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        let at = now();
+        sqlx::query(
+            "INSERT INTO push_batches (platform, batch_id, dataset, source_unit, records, body, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'sent', ?, ?)",
+        )
+        .bind(platform)
+        .bind(batch_id)
+        .bind(dataset)
+        .bind(source_unit)
+        .bind(record_ids.len() as i64)
+        .bind(body)
+        .bind(&at)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err())?;
+        for id in record_ids {
+            sqlx::query(
+                "UPDATE push_ledger SET status = 'sent', batch_id = ?, updated_at = ? WHERE platform = ? AND dataset = ? AND record_id = ?",
+            )
+            .bind(batch_id)
+            .bind(&at)
+            .bind(platform)
+            .bind(dataset)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// Applies a final receipt: the batch is done; its records are acked, except the
+    /// rejected ones, which keep their code and message.
+    pub async fn close_batch(
+        &self,
+        platform: &str,
+        batch_id: &str,
+        http_status: u16,
+        receipt: &str,
+        rejected: &[Rejection],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        let at = now();
+        sqlx::query("UPDATE push_batches SET status = 'done', http_status = ?, receipt = ?, updated_at = ? WHERE platform = ? AND batch_id = ?")
+            .bind(http_status as i64)
+            .bind(receipt)
+            .bind(&at)
+            .bind(platform)
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        for r in rejected {
+            sqlx::query(
+                "UPDATE push_ledger SET status = 'rejected', code = ?, message = ?, updated_at = ? WHERE platform = ? AND batch_id = ? AND record_id = ?",
+            )
+            .bind(&r.code)
+            .bind(&r.message)
+            .bind(&at)
+            .bind(platform)
+            .bind(batch_id)
+            .bind(&r.record_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        sqlx::query("UPDATE push_ledger SET status = 'acked', updated_at = ? WHERE platform = ? AND batch_id = ? AND status = 'sent'")
+            .bind(&at)
+            .bind(platform)
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// A batch the platform refused as a whole (400/401/409/413): its records go back to
+    /// `pending` and the batch is marked `failed` with the answer, for the operator.
+    pub async fn fail_batch(&self, platform: &str, batch_id: &str, http_status: u16, answer: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        let at = now();
+        sqlx::query("UPDATE push_batches SET status = 'failed', http_status = ?, receipt = ?, updated_at = ? WHERE platform = ? AND batch_id = ?")
+            .bind(http_status as i64)
+            .bind(answer)
+            .bind(&at)
+            .bind(platform)
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        sqlx::query("UPDATE push_ledger SET status = 'pending', batch_id = NULL, updated_at = ? WHERE platform = ? AND batch_id = ? AND status = 'sent'")
+            .bind(&at)
+            .bind(platform)
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// Batches of a platform sent without a final receipt (a crash, a timeout, a 202
+    /// never finished), oldest first: they are resent with the same key and body.
+    pub async fn open_batches(&self, platform: &str) -> Result<Vec<OpenBatch>> {
+        let rows = sqlx::query("SELECT batch_id, dataset, body FROM push_batches WHERE platform = ? AND status = 'sent' ORDER BY created_at, batch_id")
+            .bind(platform)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| OpenBatch {
+                batch_id: r.get(0),
+                dataset: r.get(1),
+                body: r.get(2),
+            })
+            .collect())
+    }
+
+    /// Ledger rows of a platform by status.
+    pub async fn status_counts(&self, platform: &str) -> Result<BTreeMap<String, u64>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM push_ledger WHERE platform = ? GROUP BY status")
+            .bind(platform)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as u64))
+            .collect())
+    }
+
+    /// Rejected records of a platform by code.
+    pub async fn rejection_counts(&self, platform: &str) -> Result<BTreeMap<String, u64>> {
+        let rows = sqlx::query("SELECT COALESCE(code, '?'), COUNT(*) FROM push_ledger WHERE platform = ? AND status = 'rejected' GROUP BY code")
+            .bind(platform)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as u64))
+            .collect())
+    }
+
+    /// Closes the pool (flushes WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
