@@ -57,11 +57,20 @@ impl Config {
         })?;
         let raw: ConfigFile = toml::from_str(&text).map_err(|e| MappingError {
             file: path.to_path_buf(),
-            line: e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(0),
+            line: e
+                .span()
+                .map(|s| text[..s.start].matches('\n').count() + 1)
+                .unwrap_or(0),
             message: e.message().to_string(),
         })?;
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+        let abs = |p: &Path| {
+            clean(&if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            })
+        };
         let data_dir = abs(&raw.data_dir);
         let mut names = std::collections::HashSet::new();
         for p in &raw.platform {
@@ -75,10 +84,18 @@ impl Config {
         }
         Ok(Config {
             file: path.to_path_buf(),
-            state: raw.state.as_deref().map(abs).unwrap_or_else(|| data_dir.join("state.sqlite")),
+            state: raw
+                .state
+                .as_deref()
+                .map(abs)
+                .unwrap_or_else(|| data_dir.join("state.sqlite")),
             mappings: abs(&raw.mappings),
             schedules: raw.schedules.as_deref().map(abs),
-            base_dir: raw.base_dir.as_deref().map(abs).unwrap_or(dir.clone()),
+            base_dir: raw
+                .base_dir
+                .as_deref()
+                .map(abs)
+                .unwrap_or_else(|| clean(&dir)),
             data_dir,
             platforms: raw.platform,
         })
@@ -87,5 +104,48 @@ impl Config {
     /// The feeds of this deployment.
     pub fn feeds(&self) -> Result<Vec<Feed>, MappingError> {
         mapping::load_dir(&self.mappings)
+    }
+}
+
+/// Lexically normalises a path (`a/b/../c` → `a/c`), so messages show plain paths.
+pub fn clean(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last_is_normal =
+                    matches!(out.components().next_back(), Some(Component::Normal(_)));
+                if last_is_normal {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+    use std::path::Path;
+
+    #[test]
+    fn cleans_paths() {
+        assert_eq!(
+            clean(Path::new("fixtures/demo/../../out/demo")),
+            Path::new("out/demo")
+        );
+        assert_eq!(clean(Path::new("fixtures/demo/../..")), Path::new("."));
+        assert_eq!(clean(Path::new("../x/./y")), Path::new("../x/y"));
+        assert_eq!(clean(Path::new("/a/b/../c")), Path::new("/a/c"));
     }
 }

@@ -81,7 +81,10 @@ impl DedupeIndex {
 
     /// Compares the winners with the previous snapshot's copies (id → (update time,
     /// version)); unchanged and older records leave the index.
-    pub fn against_previous(&mut self, previous: &HashMap<[u8; 16], (i64, [u8; 16])>) -> AgainstPrevious {
+    pub fn against_previous(
+        &mut self,
+        previous: &HashMap<[u8; 16], (i64, [u8; 16])>,
+    ) -> AgainstPrevious {
         let mut out = AgainstPrevious::default();
         for (id, (t, ver)) in previous {
             let Some(w) = self.winners.get(id) else {

@@ -33,7 +33,12 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
                 slow_ms: ((p.timeout_seconds + 1.0) * 1000.0) as u64,
                 processing_ms: 300,
                 seed: 7,
-                state_file: Some(config.data_dir.join("simulator").join(format!("{}.json", p.name))),
+                state_file: Some(
+                    config
+                        .data_dir
+                        .join("simulator")
+                        .join(format!("{}.json", p.name)),
+                ),
             },
             "127.0.0.1:0",
         )

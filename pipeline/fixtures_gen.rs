@@ -15,13 +15,88 @@ pub const SCJGJ_CODE: &str = "11230881MB00123433";
 /// 国家税务总局同江市税务局's credit code (generated).
 pub const SWJ_CODE: &str = "11230881MB00234562";
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "于", "董", "尤", "欧阳", "宋", "唐", "韩", "冯", "曲", "姜", "潘"];
-const GIVEN: &[&str] = &["建国", "秀兰", "志强", "海燕", "国庆", "丽娟", "宝山", "淑芬", "春生", "玉梅", "德胜", "桂芝", "立新", "晓东", "红霞", "长江", "明", "伟", "静", "磊", "洋", "敏", "军", "娜", "福林", "金凤"];
-const BRANDS: &[&str] = &["江华", "鑫源", "恒达", "北疆", "三江", "赫哲", "富民", "兴隆", "宏远", "佳禾", "黑土地", "界江", "龙江", "金穗", "同盛", "鸿运", "丰泽", "昌隆", "瑞祥", "东极", "沃野", "松花", "乌苏里", "祥和"];
-const TRADES: &[&str] = &["商贸有限公司", "农业科技有限公司", "建筑工程有限公司", "餐饮管理有限公司", "物流有限公司", "水产养殖专业合作社", "粮食购销有限公司", "汽车修理有限公司", "大药房有限公司", "超市有限公司", "米业有限公司", "石油经销有限公司", "木业有限公司", "农机专业合作社", "宾馆有限公司", "电器销售有限公司"];
-const SHOPS: &[&str] = &["烧烤店", "便利店", "水果店", "小吃部", "日杂店", "理发店", "五金店", "鱼馆", "粮油店", "诊所"];
-const FOODS: &[&str] = &["方便面", "火腿肠", "饼干", "酸奶", "豆腐干", "鱼罐头", "挂面", "糕点"];
-const PRODUCTS: &[&str] = &["电热水壶", "儿童服装", "电线电缆", "安全帽", "化肥", "灭火器"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "于", "董", "尤", "欧阳", "宋", "唐", "韩", "冯", "曲", "姜", "潘",
+];
+const GIVEN: &[&str] = &[
+    "建国", "秀兰", "志强", "海燕", "国庆", "丽娟", "宝山", "淑芬", "春生", "玉梅", "德胜", "桂芝",
+    "立新", "晓东", "红霞", "长江", "明", "伟", "静", "磊", "洋", "敏", "军", "娜", "福林", "金凤",
+];
+const BRANDS: &[&str] = &[
+    "江华",
+    "鑫源",
+    "恒达",
+    "北疆",
+    "三江",
+    "赫哲",
+    "富民",
+    "兴隆",
+    "宏远",
+    "佳禾",
+    "黑土地",
+    "界江",
+    "龙江",
+    "金穗",
+    "同盛",
+    "鸿运",
+    "丰泽",
+    "昌隆",
+    "瑞祥",
+    "东极",
+    "沃野",
+    "松花",
+    "乌苏里",
+    "祥和",
+];
+const TRADES: &[&str] = &[
+    "商贸有限公司",
+    "农业科技有限公司",
+    "建筑工程有限公司",
+    "餐饮管理有限公司",
+    "物流有限公司",
+    "水产养殖专业合作社",
+    "粮食购销有限公司",
+    "汽车修理有限公司",
+    "大药房有限公司",
+    "超市有限公司",
+    "米业有限公司",
+    "石油经销有限公司",
+    "木业有限公司",
+    "农机专业合作社",
+    "宾馆有限公司",
+    "电器销售有限公司",
+];
+const SHOPS: &[&str] = &[
+    "烧烤店",
+    "便利店",
+    "水果店",
+    "小吃部",
+    "日杂店",
+    "理发店",
+    "五金店",
+    "鱼馆",
+    "粮油店",
+    "诊所",
+];
+const FOODS: &[&str] = &[
+    "方便面",
+    "火腿肠",
+    "饼干",
+    "酸奶",
+    "豆腐干",
+    "鱼罐头",
+    "挂面",
+    "糕点",
+];
+const PRODUCTS: &[&str] = &[
+    "电热水壶",
+    "儿童服装",
+    "电线电缆",
+    "安全帽",
+    "化肥",
+    "灭火器",
+];
 
 struct Violation {
     kind: &'static str,
@@ -31,14 +106,54 @@ struct Violation {
 }
 
 const VIOLATIONS: &[Violation] = &[
-    Violation { kind: "销售超过保质期的食品", basis: "《中华人民共和国食品安全法》第一百二十四条第一款第（二）项", category: "没收违法所得;罚款", fine: (5_000, 50_000) },
-    Violation { kind: "未取得食品经营许可从事食品经营活动", basis: "《中华人民共和国食品安全法》第一百二十二条第一款", category: "没收违法所得;罚款", fine: (10_000, 50_000) },
-    Violation { kind: "未按规定公示年度报告", basis: "《中华人民共和国市场主体登记管理条例》第四十七条", category: "罚款", fine: (1_000, 10_000) },
-    Violation { kind: "销售不合格产品", basis: "《中华人民共和国产品质量法》第四十九条", category: "没收违法所得;罚款", fine: (2_000, 80_000) },
-    Violation { kind: "使用未经检定的计量器具", basis: "《中华人民共和国计量法实施细则》第四十三条", category: "警告;罚款", fine: (500, 1_000) },
-    Violation { kind: "发布虚假广告", basis: "《中华人民共和国广告法》第五十五条第一款", category: "罚款", fine: (20_000, 200_000) },
-    Violation { kind: "不明码标价", basis: "《明码标价和禁止价格欺诈规定》第二十一条", category: "警告", fine: (0, 0) },
-    Violation { kind: "特种设备未经定期检验继续使用", basis: "《中华人民共和国特种设备安全法》第八十四条第（一）项", category: "责令停产停业;罚款", fine: (30_000, 300_000) },
+    Violation {
+        kind: "销售超过保质期的食品",
+        basis: "《中华人民共和国食品安全法》第一百二十四条第一款第（二）项",
+        category: "没收违法所得;罚款",
+        fine: (5_000, 50_000),
+    },
+    Violation {
+        kind: "未取得食品经营许可从事食品经营活动",
+        basis: "《中华人民共和国食品安全法》第一百二十二条第一款",
+        category: "没收违法所得;罚款",
+        fine: (10_000, 50_000),
+    },
+    Violation {
+        kind: "未按规定公示年度报告",
+        basis: "《中华人民共和国市场主体登记管理条例》第四十七条",
+        category: "罚款",
+        fine: (1_000, 10_000),
+    },
+    Violation {
+        kind: "销售不合格产品",
+        basis: "《中华人民共和国产品质量法》第四十九条",
+        category: "没收违法所得;罚款",
+        fine: (2_000, 80_000),
+    },
+    Violation {
+        kind: "使用未经检定的计量器具",
+        basis: "《中华人民共和国计量法实施细则》第四十三条",
+        category: "警告;罚款",
+        fine: (500, 1_000),
+    },
+    Violation {
+        kind: "发布虚假广告",
+        basis: "《中华人民共和国广告法》第五十五条第一款",
+        category: "罚款",
+        fine: (20_000, 200_000),
+    },
+    Violation {
+        kind: "不明码标价",
+        basis: "《明码标价和禁止价格欺诈规定》第二十一条",
+        category: "警告",
+        fine: (0, 0),
+    },
+    Violation {
+        kind: "特种设备未经定期检验继续使用",
+        basis: "《中华人民共和国特种设备安全法》第八十四条第（一）项",
+        category: "责令停产停业;罚款",
+        fine: (30_000, 300_000),
+    },
 ];
 
 fn pick<'a, T>(rng: &mut StdRng, xs: &'a [T]) -> &'a T {
@@ -63,7 +178,9 @@ fn company_code(rng: &mut StdRng, prefix: &str) -> String {
 /// A valid all-digit credit code (Excel turns these into floats and ruins them).
 fn digit_code(rng: &mut StdRng) -> String {
     loop {
-        let body: String = (0..8).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
+        let body: String = (0..8)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect();
         if let Some(c) = ids::complete_uscc(&format!("91230881{body}")) {
             if c.bytes().all(|b| b.is_ascii_digit()) {
                 return c;
@@ -81,15 +198,26 @@ fn regno(rng: &mut StdRng) -> String {
 
 /// A valid resident identity number of someone born in 同江市.
 fn id_number(rng: &mut StdRng) -> String {
-    let date = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).expect("a date") + chrono::Days::new(rng.random_range(0..14_000));
-    let body = format!("230881{}{:03}", date.format("%Y%m%d"), rng.random_range(0..1000));
+    let date = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).expect("a date")
+        + chrono::Days::new(rng.random_range(0..14_000));
+    let body = format!(
+        "230881{}{:03}",
+        date.format("%Y%m%d"),
+        rng.random_range(0..1000)
+    );
     let check = ids::ric_check_char(body.as_bytes()).expect("digits");
     format!("{body}{check}")
 }
 
 fn fullwidth(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { char::from_u32(c as u32 + 0xFEE0).unwrap_or(c) } else { c })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap_or(c)
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -130,7 +258,12 @@ fn date_text(rng: &mut StdRng, d: chrono::NaiveDate) -> String {
         0 => d.format("%Y-%m-%d").to_string(),
         1 => format!("{}/{}/{}", d.format("%Y"), d.format("%-m"), d.format("%-d")),
         2 => d.format("%Y%m%d").to_string(),
-        _ => format!("{}年{}月{}日", d.format("%Y"), d.format("%-m"), d.format("%-d")),
+        _ => format!(
+            "{}年{}月{}日",
+            d.format("%Y"),
+            d.format("%-m"),
+            d.format("%-d")
+        ),
     }
 }
 
@@ -156,11 +289,15 @@ fn amount_text(rng: &mut StdRng, yuan: u32) -> String {
 }
 
 fn decision_date(rng: &mut StdRng, year: i32) -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(year, 1, 2).expect("a date") + chrono::Days::new(rng.random_range(0..360))
+    chrono::NaiveDate::from_ymd_opt(year, 1, 2).expect("a date")
+        + chrono::Days::new(rng.random_range(0..360))
 }
 
 fn timestamp(d: chrono::NaiveDate, days: u64, secs: u32) -> String {
-    let t = (d + chrono::Days::new(days)).and_hms_opt(8, 0, 0).expect("a time") + chrono::Duration::seconds(secs as i64);
+    let t = (d + chrono::Days::new(days))
+        .and_hms_opt(8, 0, 0)
+        .expect("a time")
+        + chrono::Duration::seconds(secs as i64);
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
@@ -173,25 +310,80 @@ fn penalty_rows(rng: &mut StdRng, n: usize, year: i32, first_no: usize) -> Vec<V
         let v = pick(rng, VIOLATIONS);
         let who = rng.random_range(0..100);
         let (name, lb, code, rep, zjlx, zjhm) = if who < 82 {
-            let prefix = if rng.random_bool(0.1) { "93230881" } else { "91230881" };
+            let prefix = if rng.random_bool(0.1) {
+                "93230881"
+            } else {
+                "91230881"
+            };
             let name = format!("同江市{}{}", pick(rng, BRANDS), pick(rng, TRADES));
-            (name, "法人及非法人组织", company_code(rng, prefix), person(rng), "/".to_string(), "/".to_string())
+            (
+                name,
+                "法人及非法人组织",
+                company_code(rng, prefix),
+                person(rng),
+                "/".to_string(),
+                "/".to_string(),
+            )
         } else if who < 94 {
             let owner = person(rng);
-            let name = format!("同江市{}记{}", owner.chars().next().expect("a name"), pick(rng, SHOPS));
-            (name, "个体工商户", company_code(rng, "92230881"), owner, "无".into(), "无".into())
+            let name = format!(
+                "同江市{}记{}",
+                owner.chars().next().expect("a name"),
+                pick(rng, SHOPS)
+            );
+            (
+                name,
+                "个体工商户",
+                company_code(rng, "92230881"),
+                owner,
+                "无".into(),
+                "无".into(),
+            )
         } else {
-            (person(rng), "自然人", String::new(), String::new(), "身份证".into(), id_number(rng))
+            (
+                person(rng),
+                "自然人",
+                String::new(),
+                String::new(),
+                "身份证".into(),
+                id_number(rng),
+            )
         };
         let d = decision_date(rng, year);
-        let fine = if v.fine.1 == 0 { 0 } else { rng.random_range(v.fine.0 / 100..=v.fine.1 / 100) * 100 };
-        let confiscated = if v.category.contains("没收") { rng.random_range(1..200) * 10 } else { 0 };
+        let fine = if v.fine.1 == 0 {
+            0
+        } else {
+            rng.random_range(v.fine.0 / 100..=v.fine.1 / 100) * 100
+        };
+        let confiscated = if v.category.contains("没收") {
+            rng.random_range(1..200) * 10
+        } else {
+            0
+        };
         let fact = match v.kind {
-            "销售超过保质期的食品" => format!("经查，当事人于{}在其经营场所销售已超过保质期的{}{}袋，货值金额{}元。", d.format("%Y年%-m月%-d日"), pick(rng, FOODS), rng.random_range(3..60), rng.random_range(20..900)),
-            "销售不合格产品" => format!("经监督抽检，当事人销售的{}经检验不合格，违法所得{}元。", pick(rng, PRODUCTS), confiscated),
-            "发布虚假广告" => "当事人在微信公众号发布含有虚假内容的广告，欺骗、误导消费者。".to_string(),
-            "未按规定公示年度报告" => format!("当事人未按规定期限公示{}年度报告，经责令限期改正后仍未改正。", year - 1),
-            "特种设备未经定期检验继续使用" => format!("当事人使用的{}台电梯超过检验有效期仍继续使用。", rng.random_range(1..5)),
+            "销售超过保质期的食品" => format!(
+                "经查，当事人于{}在其经营场所销售已超过保质期的{}{}袋，货值金额{}元。",
+                d.format("%Y年%-m月%-d日"),
+                pick(rng, FOODS),
+                rng.random_range(3..60),
+                rng.random_range(20..900)
+            ),
+            "销售不合格产品" => format!(
+                "经监督抽检，当事人销售的{}经检验不合格，违法所得{}元。",
+                pick(rng, PRODUCTS),
+                confiscated
+            ),
+            "发布虚假广告" => {
+                "当事人在微信公众号发布含有虚假内容的广告，欺骗、误导消费者。".to_string()
+            }
+            "未按规定公示年度报告" => format!(
+                "当事人未按规定期限公示{}年度报告，经责令限期改正后仍未改正。",
+                year - 1
+            ),
+            "特种设备未经定期检验继续使用" => format!(
+                "当事人使用的{}台电梯超过检验有效期仍继续使用。",
+                rng.random_range(1..5)
+            ),
             _ => format!("经查，当事人存在{}的违法行为，事实清楚，证据确凿。", v.kind),
         };
         let content = match (fine, confiscated) {
@@ -214,8 +406,16 @@ fn penalty_rows(rng: &mut StdRng, n: usize, year: i32, first_no: usize) -> Vec<V
             v.basis.to_string(),
             v.category.to_string(),
             content,
-            if fine == 0 { pick(rng, &["", "/", "无"]).to_string() } else { fine.to_string() },
-            if confiscated == 0 { pick(rng, &["", "/", "—"]).to_string() } else { confiscated.to_string() },
+            if fine == 0 {
+                pick(rng, &["", "/", "无"]).to_string()
+            } else {
+                fine.to_string()
+            },
+            if confiscated == 0 {
+                pick(rng, &["", "/", "—"]).to_string()
+            } else {
+                confiscated.to_string()
+            },
             d.to_string(),
             "同江市市场监督管理局".to_string(),
             SCJGJ_CODE.to_string(),
@@ -225,7 +425,13 @@ fn penalty_rows(rng: &mut StdRng, n: usize, year: i32, first_no: usize) -> Vec<V
         // Realistic faults.
         match rng.random_range(0..1000) {
             0..=29 if !row[3].is_empty() => row[3] = corrupt_code(rng, &row[3]),
-            30..=41 => row[15] = pick(rng, &["2024-02-30", "2024/13/5", "2024年6月31日", "20241301"]).to_string(),
+            30..=41 => {
+                row[15] = pick(
+                    rng,
+                    &["2024-02-30", "2024/13/5", "2024年6月31日", "20241301"],
+                )
+                .to_string()
+            }
             42..=51 => row[9] = String::new(),
             52..=57 => row[11] = "批评教育".to_string(),
             58..=62 if lb == "自然人" => row[6] = String::new(),
@@ -248,14 +454,24 @@ fn penalty_rows(rng: &mut StdRng, n: usize, year: i32, first_no: usize) -> Vec<V
         out.push(r.clone());
         if rng.random_range(0..100) < 5 {
             let mut dup = r.clone();
-            let t = chrono::NaiveDateTime::parse_from_str(&dup[18], "%Y-%m-%d %H:%M:%S").expect("our timestamp");
-            let shift = if rng.random_bool(0.6) { 86_400 * rng.random_range(1..20) } else { -3_600 * rng.random_range(1..48) };
-            dup[18] = (t + chrono::Duration::seconds(shift)).format("%Y-%m-%d %H:%M:%S").to_string();
+            let t = chrono::NaiveDateTime::parse_from_str(&dup[18], "%Y-%m-%d %H:%M:%S")
+                .expect("our timestamp");
+            let shift = if rng.random_bool(0.6) {
+                86_400 * rng.random_range(1..20)
+            } else {
+                -3_600 * rng.random_range(1..48)
+            };
+            dup[18] = (t + chrono::Duration::seconds(shift))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string();
             out.push(dup);
         } else if rng.random_range(0..100) < 2 {
             let mut fix = r.clone();
-            let t = chrono::NaiveDateTime::parse_from_str(&fix[18], "%Y-%m-%d %H:%M:%S").expect("our timestamp");
-            fix[18] = (t + chrono::Duration::days(3)).format("%Y-%m-%d %H:%M:%S").to_string();
+            let t = chrono::NaiveDateTime::parse_from_str(&fix[18], "%Y-%m-%d %H:%M:%S")
+                .expect("our timestamp");
+            fix[18] = (t + chrono::Duration::days(3))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string();
             fix[19] = "更正：处罚内容表述".to_string();
             out.push(fix);
         }
@@ -281,7 +497,13 @@ fn csv_line(cells: &[String]) -> String {
         .join(",")
 }
 
-fn write_csv(path: &Path, title: Option<&str>, rows: &[Vec<String>], gb18030: bool, bom: bool) -> std::io::Result<()> {
+fn write_csv(
+    path: &Path,
+    title: Option<&str>,
+    rows: &[Vec<String>],
+    gb18030: bool,
+    bom: bool,
+) -> std::io::Result<()> {
     let mut text = String::new();
     if let Some(t) = title {
         text.push_str(t);
@@ -295,7 +517,11 @@ fn write_csv(path: &Path, title: Option<&str>, rows: &[Vec<String>], gb18030: bo
     let bytes = if gb18030 {
         encoding_rs::GB18030.encode(&text).0.into_owned()
     } else {
-        let mut b = if bom { vec![0xEF, 0xBB, 0xBF] } else { Vec::new() };
+        let mut b = if bom {
+            vec![0xEF, 0xBB, 0xBF]
+        } else {
+            Vec::new()
+        };
         b.extend_from_slice(text.as_bytes());
         b
     };
@@ -306,12 +532,36 @@ fn write_csv(path: &Path, title: Option<&str>, rows: &[Vec<String>], gb18030: bo
 }
 
 const LICENCES: &[(&str, &str, &str)] = &[
-    ("增值税防伪税控系统最高开票限额审批", "核准", "准予增值税专用发票最高开票限额为十万元，每月最高领用数量25份"),
-    ("增值税防伪税控系统最高开票限额审批", "核准", "准予增值税专用发票最高开票限额为一百万元，每月最高领用数量10份"),
-    ("对纳税人延期缴纳税款的核准", "核准", "准予延期缴纳税款，延期期限三个月"),
-    ("对纳税人延期申报的核准", "核准", "准予延期申报，延期至次月十五日"),
-    ("对纳税人变更纳税定额的核准", "核准", "准予变更定额，月定额调整为8000元"),
-    ("对采取实际利润额预缴以外的其他企业所得税预缴方式的核定", "其他", "准予按照上一纳税年度应纳税所得额的平均额预缴"),
+    (
+        "增值税防伪税控系统最高开票限额审批",
+        "核准",
+        "准予增值税专用发票最高开票限额为十万元，每月最高领用数量25份",
+    ),
+    (
+        "增值税防伪税控系统最高开票限额审批",
+        "核准",
+        "准予增值税专用发票最高开票限额为一百万元，每月最高领用数量10份",
+    ),
+    (
+        "对纳税人延期缴纳税款的核准",
+        "核准",
+        "准予延期缴纳税款，延期期限三个月",
+    ),
+    (
+        "对纳税人延期申报的核准",
+        "核准",
+        "准予延期申报，延期至次月十五日",
+    ),
+    (
+        "对纳税人变更纳税定额的核准",
+        "核准",
+        "准予变更定额，月定额调整为8000元",
+    ),
+    (
+        "对采取实际利润额预缴以外的其他企业所得税预缴方式的核定",
+        "其他",
+        "准予按照上一纳税年度应纳税所得额的平均额预缴",
+    ),
 ];
 
 /// Licence rows of 国家税务总局同江市税务局, as cells: text, a number, or a date serial
@@ -331,7 +581,12 @@ fn date_cell(rng: &mut StdRng, d: chrono::NaiveDate) -> Cell {
     match rng.random_range(0..10) {
         0..=5 => Cell::Number(serial(d)),
         6..=8 => Cell::DateFormatted(serial(d)),
-        _ => Cell::Text(format!("{}/{}/{}", d.format("%Y"), d.format("%-m"), d.format("%-d"))),
+        _ => Cell::Text(format!(
+            "{}/{}/{}",
+            d.format("%Y"),
+            d.format("%-m"),
+            d.format("%-d")
+        )),
     }
 }
 
@@ -348,13 +603,29 @@ fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<
         let individual = rng.random_range(0..100) < 15;
         let (name, lb, code_cell, reg_cell, rep) = if individual {
             let owner = person(rng);
-            let name = format!("同江市{}记{}", owner.chars().next().expect("a name"), pick(rng, SHOPS));
+            let name = format!(
+                "同江市{}记{}",
+                owner.chars().next().expect("a name"),
+                pick(rng, SHOPS)
+            );
             let reg = regno(rng);
             if rng.random_range(0..100) < 20 {
                 // No credit code: the placeholder, with the registration number.
-                (name, "个体工商户", t(ids::USCC_PLACEHOLDER), Cell::Number(reg.parse().expect("digits")), owner)
+                (
+                    name,
+                    "个体工商户",
+                    t(ids::USCC_PLACEHOLDER),
+                    Cell::Number(reg.parse().expect("digits")),
+                    owner,
+                )
             } else {
-                (name, "个体工商户", t(&company_code(rng, "92230881")), Cell::Text(reg), owner)
+                (
+                    name,
+                    "个体工商户",
+                    t(&company_code(rng, "92230881")),
+                    Cell::Text(reg),
+                    owner,
+                )
             }
         } else {
             let name = format!("同江市{}{}", pick(rng, BRANDS), pick(rng, TRADES));
@@ -369,10 +640,18 @@ fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<
                     t(&messy_code(rng, &good))
                 }
             };
-            let reg = if rng.random_bool(0.4) { Cell::Number(regno(rng).parse().expect("digits")) } else { t("") };
+            let reg = if rng.random_bool(0.4) {
+                Cell::Number(regno(rng).parse().expect("digits"))
+            } else {
+                t("")
+            };
             (name, "法人及非法人组织", code_cell, reg, person(rng))
         };
-        let until = if rng.random_bool(0.5) { chrono::NaiveDate::from_ymd_opt(2099, 12, 31).expect("a date") } else { d + chrono::Days::new(365) };
+        let until = if rng.random_bool(0.5) {
+            chrono::NaiveDate::from_ymd_opt(2099, 12, 31).expect("a date")
+        } else {
+            d + chrono::Days::new(365)
+        };
         let mut row = vec![
             Cell::Number((i + 1) as f64),
             t(&name),
@@ -394,9 +673,16 @@ fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<
             Cell::Number(1.0),
             t("国家税务总局同江市税务局"),
             t(SWJ_CODE),
-            t(&timestamp(d, rng.random_range(0..4), rng.random_range(0..30_000))),
+            t(&timestamp(
+                d,
+                rng.random_range(0..4),
+                rng.random_range(0..30_000),
+            )),
         ];
-        if individual && matches!(&row[3], Cell::Text(s) if s == ids::USCC_PLACEHOLDER) && rng.random_range(0..4) == 0 {
+        if individual
+            && matches!(&row[3], Cell::Text(s) if s == ids::USCC_PLACEHOLDER)
+            && rng.random_range(0..4) == 0
+        {
             row[4] = t("");
         }
         if rng.random_range(0..100) < 2 {
@@ -406,8 +692,13 @@ fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<
         if rng.random_range(0..100) < 4 {
             let mut dup = row;
             if let Cell::Text(ts) = &dup[20] {
-                let t0 = chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S").expect("our timestamp");
-                dup[20] = Cell::Text((t0 + chrono::Duration::hours(rng.random_range(1..300))).format("%Y-%m-%d %H:%M:%S").to_string());
+                let t0 = chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S")
+                    .expect("our timestamp");
+                dup[20] = Cell::Text(
+                    (t0 + chrono::Duration::hours(rng.random_range(1..300)))
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string(),
+                );
             }
             rows.push(dup);
         }
@@ -418,7 +709,12 @@ fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<
     (header, rows)
 }
 
-fn write_xlsx(path: &Path, title: &str, header: &[String], rows: &[Vec<Cell>]) -> anyhow::Result<()> {
+fn write_xlsx(
+    path: &Path,
+    title: &str,
+    header: &[String],
+    rows: &[Vec<Cell>],
+) -> anyhow::Result<()> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
@@ -460,18 +756,35 @@ pub fn generate_demo(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let drop = out.join("drop");
 
     let rows = penalty_rows(&mut rng, 400, 2024, 1);
-    let p = drop.join("scjgj_xzcf").join("同江市市场监督管理局行政处罚信息_2024.csv");
-    write_csv(&p, Some("同江市市场监督管理局行政处罚信息公示表"), &rows, true, false)?;
+    let p = drop
+        .join("scjgj_xzcf")
+        .join("同江市市场监督管理局行政处罚信息_2024.csv");
+    write_csv(
+        &p,
+        Some("同江市市场监督管理局行政处罚信息公示表"),
+        &rows,
+        true,
+        false,
+    )?;
     written.push(p);
     // A later supplementary export, UTF-8 with BOM (another clerk, another machine).
     let rows = penalty_rows(&mut rng, 40, 2025, 1);
-    let p = drop.join("scjgj_xzcf").join("同江市市场监督管理局行政处罚信息_2025年1月补报.csv");
+    let p = drop
+        .join("scjgj_xzcf")
+        .join("同江市市场监督管理局行政处罚信息_2025年1月补报.csv");
     write_csv(&p, None, &rows, false, true)?;
     written.push(p);
 
     let (header, rows) = licence_rows(&mut rng, 320, 2024);
-    let p = drop.join("sws_xzxk").join("国家税务总局同江市税务局行政许可信息_2024.xlsx");
-    write_xlsx(&p, "国家税务总局同江市税务局行政许可信息公示", &header, &rows)?;
+    let p = drop
+        .join("sws_xzxk")
+        .join("国家税务总局同江市税务局行政许可信息_2024.xlsx");
+    write_xlsx(
+        &p,
+        "国家税务总局同江市税务局行政许可信息公示",
+        &header,
+        &rows,
+    )?;
     written.push(p);
     Ok(written)
 }

@@ -9,7 +9,9 @@
 /// The 31 characters of the credit-code alphabet (no I, O, S, V, Z), in value order.
 pub const USCC_CHARSET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// Weights of positions 1..17 for the credit code's check character: 3^(i-1) mod 31.
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 /// Weights of the organization code's 8 body characters (GB 11714).
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 /// Weights of the identity number's 17 body digits: 2^(18-i) mod 11.
@@ -181,8 +183,7 @@ pub fn check_org_code(code: &str) -> Result<(), IdError> {
     if compact.chars().count() != 9 {
         return Err(IdError::Length);
     }
-    if b[..8].iter().any(|c| org_value(*c).is_none()) || !(b[8].is_ascii_digit() || b[8] == b'X')
-    {
+    if b[..8].iter().any(|c| org_value(*c).is_none()) || !(b[8].is_ascii_digit() || b[8] == b'X') {
         return Err(IdError::Charset);
     }
     if org_check_char(&b[..8]) != Some(b[8] as char) {
@@ -326,7 +327,10 @@ mod tests {
 
     #[test]
     fn identity_numbers() {
-        assert_eq!(ric_15_to_18("340524800101001").unwrap(), "34052419800101001X");
+        assert_eq!(
+            ric_15_to_18("340524800101001").unwrap(),
+            "34052419800101001X"
+        );
         assert_eq!(check_ric("34052419800101001X"), Ok(()));
         assert_eq!(check_ric("340524198001010011"), Err(IdError::Check));
         assert_eq!(check_ric("34052419801301001X"), Err(IdError::BirthDate));
@@ -334,7 +338,10 @@ mod tests {
 
     #[test]
     fn normalises_clerks_typing() {
-        assert_eq!(normalise_code("\u{3000}９１１１０００ 0802100433b\u{a0}"), "91110000802100433B");
+        assert_eq!(
+            normalise_code("\u{3000}９１１１０００ 0802100433b\u{a0}"),
+            "91110000802100433B"
+        );
     }
 
     fn arb_uscc() -> impl Strategy<Value = String> {
@@ -346,10 +353,13 @@ mod tests {
             "[0-9]{6}",
             prop::collection::vec(prop::sample::select(org), 8),
         )
-            .prop_filter_map("org check char must be in the alphabet", |(a, t, div, body)| {
-                let first16: String = format!("{a}{t}{div}{}", body.iter().collect::<String>());
-                complete_uscc(&first16).filter(|c| c.bytes().all(|b| uscc_value(b).is_some()))
-            })
+            .prop_filter_map(
+                "org check char must be in the alphabet",
+                |(a, t, div, body)| {
+                    let first16: String = format!("{a}{t}{div}{}", body.iter().collect::<String>());
+                    complete_uscc(&first16).filter(|c| c.bytes().all(|b| uscc_value(b).is_some()))
+                },
+            )
     }
 
     proptest! {

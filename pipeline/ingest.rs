@@ -142,12 +142,18 @@ impl Quarantine {
             self.writer = Some(AtomicParquet::create(&self.path, quarantine_schema())?);
         }
         let n = self.rows.len();
-        let mut cols: Vec<StringBuilder> = (0..9).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
+        let mut cols: Vec<StringBuilder> = (0..9)
+            .map(|_| StringBuilder::with_capacity(n, n * 16))
+            .collect();
         let mut lines = UInt64Builder::with_capacity(n);
         for (unit, row, p) in self.rows.drain(..) {
             let mut raw = serde_json::Map::new();
             for (i, v) in row.values.iter().enumerate() {
-                let key = unit.headers.get(i).cloned().unwrap_or_else(|| format!("_col{}", i + 1));
+                let key = unit
+                    .headers
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("_col{}", i + 1));
                 raw.insert(key, serde_json::Value::String(v.clone()));
             }
             let vals = [
@@ -166,21 +172,33 @@ impl Quarantine {
             }
             lines.append_value(row.line);
         }
-        let mut arrays: Vec<ArrayRef> = cols.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef).collect();
+        let mut arrays: Vec<ArrayRef> = cols
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
         arrays.insert(5, Arc::new(lines.finish()));
-        let batch = RecordBatch::try_new(quarantine_schema(), arrays).expect("quarantine columns match");
+        let batch =
+            RecordBatch::try_new(quarantine_schema(), arrays).expect("quarantine columns match");
         self.writer.as_mut().expect("opened above").write(&batch)
     }
 }
 
 fn spill_schema(snapshot: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Field> = snapshot.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = snapshot
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("_seq", DataType::UInt64, false));
     Arc::new(Schema::new(fields))
 }
 
 /// Ingests one feed. See the module comment for the passes.
-pub fn ingest_feed(feed: &Feed, store: &SnapshotStore, opts: IngestOptions<'_>) -> Result<IngestOutput, IngestError> {
+pub fn ingest_feed(
+    feed: &Feed,
+    store: &SnapshotStore,
+    opts: IngestOptions<'_>,
+) -> Result<IngestOutput, IngestError> {
     let ds = feed.dataset.clone();
     let cx = ReadContext {
         expected_columns: feed.expected_columns(),
@@ -204,7 +222,8 @@ pub fn ingest_feed(feed: &Feed, store: &SnapshotStore, opts: IngestOptions<'_>) 
         path: spill_path.clone(),
         message: e.to_string(),
     };
-    let mut spill = arrow_ipc::writer::FileWriter::try_new(spill_file, &spill_schema).map_err(ipc_err)?;
+    let mut spill =
+        arrow_ipc::writer::FileWriter::try_new(spill_file, &spill_schema).map_err(ipc_err)?;
 
     let mut counts = FeedCounts::default();
     let mut index = DedupeIndex::default();
@@ -225,7 +244,10 @@ pub fn ingest_feed(feed: &Feed, store: &SnapshotStore, opts: IngestOptions<'_>) 
         let unit = batch.unit.clone();
         if !bindings.contains_key(&unit.sha256) {
             let b = feed.bind(&unit)?;
-            bindings.insert(unit.sha256.clone(), (b, Arc::from(unit.display_name().as_str())));
+            bindings.insert(
+                unit.sha256.clone(),
+                (b, Arc::from(unit.display_name().as_str())),
+            );
         }
         let (binding, file_name) = &bindings[&unit.sha256];
         let mut good: Vec<Record> = Vec::with_capacity(batch.rows.len());
@@ -237,14 +259,20 @@ pub fn ingest_feed(feed: &Feed, store: &SnapshotStore, opts: IngestOptions<'_>) 
             match feed.map_row(binding, &row) {
                 Err(p) => {
                     counts.quarantined += 1;
-                    *counts.quarantined_by_reason.entry(p.reason.clone()).or_default() += 1;
+                    *counts
+                        .quarantined_by_reason
+                        .entry(p.reason.clone())
+                        .or_default() += 1;
                     quarantine.push(&unit, row, p);
                 }
                 Ok(m) => {
                     let rid = record::record_id(&ds, &m.values);
                     let ver = record::version(&ds, &m.values);
                     let w = Winner {
-                        updated: m.updated_at.map(|t| t.and_utc().timestamp()).unwrap_or(i64::MIN),
+                        updated: m
+                            .updated_at
+                            .map(|t| t.and_utc().timestamp())
+                            .unwrap_or(i64::MIN),
                         seq,
                         version: pack_id(&ver),
                     };
@@ -286,7 +314,11 @@ pub fn ingest_feed(feed: &Feed, store: &SnapshotStore, opts: IngestOptions<'_>) 
             encoding: u.encoding.to_string(),
         })
         .collect();
-    let skipped_files = source.skipped().iter().map(|p| p.display().to_string()).collect();
+    let skipped_files = source
+        .skipped()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
 
     // Against the previous snapshot.
     counts.superseded = index.superseded();
@@ -307,7 +339,15 @@ pub fn ingest_feed(feed: &Feed, store: &SnapshotStore, opts: IngestOptions<'_>) 
     };
     let mut snapshot_written = false;
     if !index.is_empty() && !opts.dry_run {
-        write_snapshot(store, feed, opts.run_id, &schema, &spill_path, &index, &against.replaced)?;
+        write_snapshot(
+            store,
+            feed,
+            opts.run_id,
+            &schema,
+            &spill_path,
+            &index,
+            &against.replaced,
+        )?;
         snapshot_written = true;
     }
     let _ = std::fs::remove_file(&spill_path);
@@ -344,7 +384,10 @@ fn write_snapshot(
         let prev = dest.clone();
         snapshot::read_batches(&prev, None, |b| {
             let ids = snapshot::str_col(&b, "record_id").expect("snapshot has record_id");
-            let keep: Vec<bool> = ids.iter().map(|id| !replaced.contains(&pack_id(id.unwrap_or("")))).collect();
+            let keep: Vec<bool> = ids
+                .iter()
+                .map(|id| !replaced.contains(&pack_id(id.unwrap_or(""))))
+                .collect();
             let kept = snapshot::filter(&b, keep);
             count_feeds(&kept);
             out.write(&kept)
@@ -368,7 +411,8 @@ fn write_snapshot(
             .map(|i| index.is_winner(&pack_id(ids.value(i)), seqs.value(i)))
             .collect();
         let kept = snapshot::filter(&b, keep);
-        let kept = RecordBatch::try_new(schema.clone(), kept.columns()[..width].to_vec()).expect("snapshot columns");
+        let kept = RecordBatch::try_new(schema.clone(), kept.columns()[..width].to_vec())
+            .expect("snapshot columns");
         count_feeds(&kept);
         out.write(&kept)?;
     }

@@ -13,7 +13,11 @@ use xinyong::{demo, fixtures_gen, ids, runner, summary};
 const DEMO_CONFIG: &str = "fixtures/demo/xinyong.toml";
 
 #[derive(Parser)]
-#[command(name = "xinyong", version, about = "Public-credit data exchange: departmental feeds → 信用佳木斯 / 信用黑龙江")]
+#[command(
+    name = "xinyong",
+    version,
+    about = "Public-credit data exchange: departmental feeds → 信用佳木斯 / 信用黑龙江"
+)]
 struct Cli {
     /// Configuration file (default: $XINYONG_CONFIG, then ./xinyong.toml).
     #[arg(long, global = true)]
@@ -129,7 +133,9 @@ enum IdKind {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,xinyong=info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
@@ -156,7 +162,9 @@ fn id_line(kind: Option<IdKind>, raw: &str) -> String {
     let kind = kind.unwrap_or(match code.chars().count() {
         15 => IdKind::Regno,
         9 | 10 => IdKind::Org,
-        18 if code.starts_with(|c: char| c.is_ascii_digit()) && ids::check_ric(&code).is_ok() => IdKind::Ric,
+        18 if code.starts_with(|c: char| c.is_ascii_digit()) && ids::check_ric(&code).is_ok() => {
+            IdKind::Ric
+        }
         _ => IdKind::Uscc,
     });
     let (name, result) = match kind {
@@ -166,7 +174,9 @@ fn id_line(kind: Option<IdKind>, raw: &str) -> String {
         IdKind::Ric => ("ric", ids::check_ric(&code)),
     };
     let verdict = match result {
-        Ok(()) if kind == IdKind::Uscc && !ids::uscc_known_type(&code) => "valid (warning: unknown authority/type pair)".to_string(),
+        Ok(()) if kind == IdKind::Uscc && !ids::uscc_known_type(&code) => {
+            "valid (warning: unknown authority/type pair)".to_string()
+        }
         Ok(()) => "valid".to_string(),
         Err(e) => format!("{name}_{}", e.code()),
     };
@@ -177,7 +187,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -189,7 +200,12 @@ async fn shutdown_signal() {
 
 async fn real_main(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run { feeds, platforms, no_push, dry_run } => {
+        Command::Run {
+            feeds,
+            platforms,
+            no_push,
+            dry_run,
+        } => {
             let config = load_config(&config_path(cli.config, false))?;
             let platforms = if no_push {
                 Some(Vec::new())
@@ -198,25 +214,79 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 Some(platforms)
             };
-            let report = runner::run(&config, &runner::RunOptions { kind: "run".into(), feeds, platforms, dry_run }).await?;
+            let report = runner::run(
+                &config,
+                &runner::RunOptions {
+                    kind: "run".into(),
+                    feeds,
+                    platforms,
+                    dry_run,
+                },
+            )
+            .await?;
             print!("{}", summary::render(&report));
             Ok(report.exit_code())
         }
-        Command::Demo { fault_rate, faults, dry_run } => {
+        Command::Demo {
+            fault_rate,
+            faults,
+            dry_run,
+        } => {
             let config = load_config(&config_path(cli.config, true))?;
-            let faults = if faults.is_empty() { simulator::ALL_FAULTS.to_vec() } else { faults };
-            let report = demo::run(config, demo::DemoOptions { fault_rate, faults, dry_run }).await?;
+            let faults = if faults.is_empty() {
+                simulator::ALL_FAULTS.to_vec()
+            } else {
+                faults
+            };
+            let report = demo::run(
+                config,
+                demo::DemoOptions {
+                    fault_rate,
+                    faults,
+                    dry_run,
+                },
+            )
+            .await?;
             print!("{}", summary::render(&report));
             Ok(report.exit_code())
         }
-        Command::Simulate { platform, listen, apps, fault_rate, faults, slow_ms, processing_ms, seed, state_file } => {
+        Command::Simulate {
+            platform,
+            listen,
+            apps,
+            fault_rate,
+            faults,
+            slow_ms,
+            processing_ms,
+            seed,
+            state_file,
+        } => {
             let apps = apps
                 .iter()
-                .map(|a| a.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).context("--app takes APP_ID=SECRET"))
+                .map(|a| {
+                    a.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .context("--app takes APP_ID=SECRET")
+                })
                 .collect::<anyhow::Result<_>>()?;
-            let faults = if faults.is_empty() { simulator::ALL_FAULTS.to_vec() } else { faults };
-            let cfg = SimConfig { name: platform.clone(), apps, fault_rate, faults, slow_ms, processing_ms, seed, state_file };
-            let running = simulator::start(cfg, &listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let faults = if faults.is_empty() {
+                simulator::ALL_FAULTS.to_vec()
+            } else {
+                faults
+            };
+            let cfg = SimConfig {
+                name: platform.clone(),
+                apps,
+                fault_rate,
+                faults,
+                slow_ms,
+                processing_ms,
+                seed,
+                state_file,
+            };
+            let running = simulator::start(cfg, &listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
             println!("listening on {}", running.url());
             tracing::info!(platform = %platform, url = %running.url(), fault_rate, "simulator serving");
             shutdown_signal().await;
@@ -231,13 +301,27 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
             for p in &config.platforms {
                 p.resolve_secret().map_err(anyhow::Error::msg)?;
             }
-            println!("ok: {} ({} feeds, {} platforms, {} datasets)", path.display(), feeds.len(), config.platforms.len(), xinyong::schema::registry().codes().len());
+            println!(
+                "ok: {} ({} feeds, {} platforms, {} datasets)",
+                path.display(),
+                feeds.len(),
+                config.platforms.len(),
+                xinyong::schema::registry().codes().len()
+            );
             for f in &feeds {
-                println!("  {} → {} ({} fields mapped) from {}", f.name, f.dataset.code, f.rules.len(), f.file.display());
+                println!(
+                    "  {} → {} ({} fields mapped) from {}",
+                    f.name,
+                    f.dataset.code,
+                    f.rules.len(),
+                    f.file.display()
+                );
             }
             Ok(0)
         }
-        Command::Id { command: IdCommand::Check { kind, codes } } => {
+        Command::Id {
+            command: IdCommand::Check { kind, codes },
+        } => {
             let mut any_invalid = false;
             let mut out = |raw: &str| {
                 let line = id_line(kind, raw);

@@ -91,7 +91,7 @@ pub struct FieldRule {
     pub map: BTreeMap<String, String>,
     /// Value when empty.
     pub default: Option<String>,
-    /// Line in the mapping file (for errors).
+    /// Line in the mapping file of the source column (or of the field) for errors.
     pub line: usize,
 }
 
@@ -147,21 +147,26 @@ impl Feed {
             err(line, e.message().to_string())
         })?;
         let at = |s: &std::ops::Range<usize>| line_of(text, s.start);
-        let dataset = schema::registry().get(file.dataset.get_ref()).ok_or_else(|| {
-            err(
-                at(&file.dataset.span()),
-                format!(
-                    "unknown dataset {:?} (known: {})",
-                    file.dataset.get_ref(),
-                    schema::registry().codes().join(", ")
-                ),
-            )
-        })?;
+        let dataset = schema::registry()
+            .get(file.dataset.get_ref())
+            .ok_or_else(|| {
+                err(
+                    at(&file.dataset.span()),
+                    format!(
+                        "unknown dataset {:?} (known: {})",
+                        file.dataset.get_ref(),
+                        schema::registry().codes().join(", ")
+                    ),
+                )
+            })?;
         let unit = crate::ids::normalise_code(file.source_unit.get_ref());
         if let Err(e) = crate::ids::check_uscc(&unit) {
             return Err(err(
                 at(&file.source_unit.span()),
-                format!("source_unit {unit:?} is not a valid credit code ({})", e.code()),
+                format!(
+                    "source_unit {unit:?} is not a valid credit code ({})",
+                    e.code()
+                ),
             ));
         }
         let mut rules = Vec::new();
@@ -174,15 +179,25 @@ impl Feed {
                 )
             })?;
             if rules.iter().any(|r: &FieldRule| r.target == target) {
-                return Err(err(line, format!("field {} is mapped twice", f.to.get_ref())));
+                return Err(err(
+                    line,
+                    format!("field {} is mapped twice", f.to.get_ref()),
+                ));
             }
+            let mut source_line = line;
             let source = match (f.from, f.value) {
-                (Some(col), None) => FieldSource::Column(normalise_header(col.get_ref())),
+                (Some(col), None) => {
+                    source_line = at(&col.span());
+                    FieldSource::Column(normalise_header(col.get_ref()))
+                }
                 (None, Some(v)) => FieldSource::Value(v),
                 _ => {
                     return Err(err(
                         line,
-                        format!("field {}: give exactly one of `from` or `value`", f.to.get_ref()),
+                        format!(
+                            "field {}: give exactly one of `from` or `value`",
+                            f.to.get_ref()
+                        ),
                     ))
                 }
             };
@@ -192,7 +207,7 @@ impl Feed {
                 transforms: f.transforms,
                 map: f.map,
                 default: f.default,
-                line,
+                line: source_line,
             });
         }
         for k in &dataset.key {
@@ -325,7 +340,7 @@ impl Feed {
                 _ => "",
             };
             let mut v = raw.trim().to_string();
-            if self.null_markers.iter().any(|m| *m == v) {
+            if self.null_markers.contains(&v) {
                 v.clear();
             }
             for t in &rule.transforms {
@@ -348,8 +363,8 @@ impl Feed {
             }
             values[rule.target] = v;
         }
-        for i in 0..ds.fields.len() {
-            let reason = match &failed[i] {
+        for (i, failure) in failed.iter().enumerate() {
+            let reason = match failure {
                 Some((r, raw)) => Some((r.to_string(), raw.clone())),
                 None => ds
                     .check_field(i, &values)
@@ -389,7 +404,9 @@ impl Feed {
             .zip(&b.columns)
             .find(|(r, _)| r.target == field)
             .map(|(r, col)| match (&r.source, col) {
-                (FieldSource::Column(_), Some(i)) => row.values.get(*i).cloned().unwrap_or_default(),
+                (FieldSource::Column(_), Some(i)) => {
+                    row.values.get(*i).cloned().unwrap_or_default()
+                }
                 (FieldSource::Value(v), _) => v.clone(),
                 _ => String::new(),
             })
@@ -416,7 +433,11 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Feed>, MappingError> {
             return Err(MappingError {
                 file: p,
                 line: 1,
-                message: format!("feed {:?} is also defined in {}", feed.name, other.file.display()),
+                message: format!(
+                    "feed {:?} is also defined in {}",
+                    feed.name,
+                    other.file.display()
+                ),
             });
         }
         feeds.push(feed);

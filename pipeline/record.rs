@@ -84,7 +84,9 @@ mod tests {
         let mut v = vec![String::new(); ds.fields.len()];
         v[ds.position("CF_XDR_SHXYM").unwrap()] = "91110000802100433B".into();
         v[ds.position("CF_WSH").unwrap()] = "同市监罚〔2024〕12号".into();
-        let expected = hex::encode(&Sha256::digest("xzcf|91110000802100433B|同市监罚〔2024〕12号".as_bytes())[..16]);
+        let expected = hex::encode(
+            &Sha256::digest("xzcf|91110000802100433B|同市监罚〔2024〕12号".as_bytes())[..16],
+        );
         assert_eq!(record_id(&ds, &v), expected);
         let v1 = version(&ds, &v);
         v[ds.position("CF_NR").unwrap()] = "罚款".into();

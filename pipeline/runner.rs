@@ -15,6 +15,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +84,11 @@ impl RunReport {
     /// 0 ok; 1 finished, but a platform was left with records pending; 2 a feed failed
     /// or the accounting does not balance.
     pub fn exit_code(&self) -> i32 {
-        if self.feeds.iter().any(|f| f.error.is_some() || !f.counts.balanced()) {
+        if self
+            .feeds
+            .iter()
+            .any(|f| f.error.is_some() || !f.counts.balanced())
+        {
             2
         } else if self.platforms.iter().any(|p| p.error.is_some()) {
             1
@@ -96,15 +101,20 @@ impl RunReport {
 /// A new run id: UTC time and a random suffix (safe in batch ids and file names).
 pub fn new_run_id() -> String {
     let suffix: u16 = rand::random();
-    format!("{}-{suffix:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
+    format!(
+        "{}-{suffix:04x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    )
 }
 
 fn progress_for(feed: &str) -> (ProgressBar, Arc<dyn Fn(u64) + Send + Sync>) {
     if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix} {human_pos} 行 rows  {per_sec}  {elapsed}")
-                .expect("a valid template"),
+            ProgressStyle::with_template(
+                "{spinner} {prefix} {human_pos} 行 rows  {per_sec}  {elapsed}",
+            )
+            .expect("a valid template"),
         );
         bar.set_prefix(feed.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -131,17 +141,28 @@ fn progress_for(feed: &str) -> (ProgressBar, Arc<dyn Fn(u64) + Send + Sync>) {
 /// Runs the selected feeds and pushes. `platform_urls` overrides base URLs (the demo
 /// points them at its simulators).
 pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport> {
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339();
     let run_id = new_run_id();
     let span = tracing::info_span!("run", run_id = %run_id);
-    let _guard = span.enter();
+    run_with_id(config, opts, run_id).instrument(span).await
+}
+
+async fn run_with_id(
+    config: &Config,
+    opts: &RunOptions,
+    run_id: String,
+) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
     let feeds = config.feeds().map_err(anyhow::Error::from)?;
     for f in &opts.feeds {
         if !feeds.iter().any(|x| &x.name == f) {
             anyhow::bail!(
                 "unknown feed {f:?}; the feeds are: {}",
-                feeds.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                feeds
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
@@ -154,12 +175,21 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport
     if !opts.dry_run {
         state.begin_run(&run_id, &opts.kind).await?;
     }
-    tracing::info!(feeds = selected.len(), dry_run = opts.dry_run, "run started");
+    tracing::info!(
+        feeds = selected.len(),
+        dry_run = opts.dry_run,
+        "run started"
+    );
     let mut reports = Vec::new();
     for feed in &selected {
         let already = state.files_read(&feed.name).await?;
         let (bar, progress) = progress_for(&feed.name);
-        let (feed_c, store_c, run_c, base) = (feed.clone(), store.clone(), run_id.clone(), config.base_dir.clone());
+        let (feed_c, store_c, run_c, base) = (
+            feed.clone(),
+            store.clone(),
+            run_id.clone(),
+            config.base_dir.clone(),
+        );
         let dry = opts.dry_run;
         let result = tokio::task::spawn_blocking(move || {
             let p = progress.clone();
@@ -182,7 +212,14 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport
             Ok(out) => {
                 if !opts.dry_run {
                     state
-                        .record_feed(&run_id, &feed.name, &feed.dataset.code, &out.counts, &out.files, None)
+                        .record_feed(
+                            &run_id,
+                            &feed.name,
+                            &feed.dataset.code,
+                            &out.counts,
+                            &out.files,
+                            None,
+                        )
                         .await?;
                 }
                 let c = &out.counts;
@@ -203,7 +240,14 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport
                 tracing::error!(feed = %feed.name, error = %e, "feed failed; the other feeds go on");
                 if !opts.dry_run {
                     state
-                        .record_feed(&run_id, &feed.name, &feed.dataset.code, &FeedCounts::default(), &[], Some(&e.to_string()))
+                        .record_feed(
+                            &run_id,
+                            &feed.name,
+                            &feed.dataset.code,
+                            &FeedCounts::default(),
+                            &[],
+                            Some(&e.to_string()),
+                        )
                         .await?;
                 }
                 FeedReport {
@@ -233,16 +277,31 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport
     let platforms: Vec<_> = config
         .platforms
         .iter()
-        .filter(|p| opts.platforms.as_ref().is_none_or(|sel| sel.contains(&p.name)))
+        .filter(|p| {
+            opts.platforms
+                .as_ref()
+                .is_none_or(|sel| sel.contains(&p.name))
+        })
         .cloned()
         .collect();
     let mut tasks = Vec::new();
     for p in platforms {
         let client = PlatformClient::new(p).map_err(anyhow::Error::msg)?;
-        let (state, store, datasets, run_id, dry) = (state.clone(), store.clone(), datasets.clone(), run_id.clone(), opts.dry_run);
-        tasks.push(tokio::spawn(async move {
-            push::push_platform(&client, &state, &store, &datasets, &run_id, dry).await
-        }));
+        let (state, store, datasets, run_id, dry) = (
+            state.clone(),
+            store.clone(),
+            datasets.clone(),
+            run_id.clone(),
+            opts.dry_run,
+        );
+        tasks.push(
+            tokio::spawn(
+                async move {
+                    push::push_platform(&client, &state, &store, &datasets, &run_id, dry).await
+                }
+                .instrument(tracing::Span::current()),
+            ),
+        );
     }
     let mut platform_reports = Vec::new();
     for t in tasks {

@@ -146,7 +146,11 @@ impl Dataset {
                 .copied()
                 .ok_or_else(|| format!("dataset {}: unknown field {code}", file.dataset))
         };
-        let key = file.key.iter().map(|k| pos(k)).collect::<Result<Vec<_>, _>>()?;
+        let key = file
+            .key
+            .iter()
+            .map(|k| pos(k))
+            .collect::<Result<Vec<_>, _>>()?;
         let decision_date = pos(&file.decision_date)?;
         let mut conditions = Vec::new();
         let mut placeholder_needs = Vec::new();
@@ -221,8 +225,7 @@ impl Dataset {
         match f.ty {
             FieldType::Text => {}
             FieldType::Date => {
-                let ok = v.len() == 10
-                    && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
+                let ok = v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
                 if !ok {
                     return Err("bad_date".into());
                 }
@@ -263,7 +266,9 @@ impl Dataset {
         }
         if let Some(list) = &f.code_list {
             let ok = match &f.separator {
-                Some(sep) => v.split(sep.as_str()).all(|p| list.iter().any(|x| x == p.trim())),
+                Some(sep) => v
+                    .split(sep.as_str())
+                    .all(|p| list.iter().any(|x| x == p.trim())),
                 None => list.iter().any(|x| x == v),
             };
             if !ok {
@@ -366,7 +371,10 @@ mod tests {
     #[test]
     fn built_in_schemas_parse() {
         check_built_in().unwrap();
-        assert_eq!(registry().codes(), ["blacklist", "redlist", "xycn", "xzcf", "xzxk"]);
+        assert_eq!(
+            registry().codes(),
+            ["blacklist", "redlist", "xycn", "xzcf", "xzxk"]
+        );
     }
 
     #[test]
@@ -390,7 +398,10 @@ mod tests {
         r[ds.position("CF_XDR_SHXYM").unwrap()].clear();
         r[ds.position("CF_FRDB").unwrap()].clear();
         let v = ds.validate(&r).unwrap_err();
-        assert_eq!((ds.fields[v.field].code.as_str(), v.reason.as_str()), ("CF_XDR_ZJLX", "missing_field"));
+        assert_eq!(
+            (ds.fields[v.field].code.as_str(), v.reason.as_str()),
+            ("CF_XDR_ZJLX", "missing_field")
+        );
         r[ds.position("CF_XDR_ZJLX").unwrap()] = "身份证".into();
         r[ds.position("CF_XDR_ZJHM").unwrap()] = "34052419800101001X".into();
         assert_eq!(ds.validate(&r), Ok(()));

@@ -8,6 +8,9 @@
 //! `GET /sim/stats` (unsigned) reports how often a batch key was replayed and whether
 //! anything was applied twice, for the fault tests.
 
+// Handlers answer errors as ready-made responses; boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 use crate::schema::{self, Dataset};
 use crate::signing;
 use axum::body::{Body, Bytes};
@@ -123,16 +126,28 @@ struct Sim {
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, [("Content-Type", "application/json")], json!({"error": {"code": code, "message": message}}).to_string()).into_response()
+    (
+        status,
+        [("Content-Type", "application/json")],
+        json!({"error": {"code": code, "message": message}}).to_string(),
+    )
+        .into_response()
 }
 
 fn ok_json(status: StatusCode, v: &Value) -> Response {
-    (status, [("Content-Type", "application/json")], v.to_string()).into_response()
+    (
+        status,
+        [("Content-Type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 /// A response whose body fails at once: the client sees the connection close.
 fn dropped() -> Response {
-    let stream = futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by the simulator")) });
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by the simulator"))
+    });
     Response::new(Body::from_stream(stream))
 }
 
@@ -141,34 +156,79 @@ fn now_ms() -> i64 {
 }
 
 fn valid_id(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 impl Sim {
-    fn authenticate(&self, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
-        let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let (app, ts, nonce, sig) = (h("X-App-Id"), h("X-Timestamp"), h("X-Nonce"), h("X-Signature"));
+    fn authenticate(
+        &self,
+        method: &Method,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), Response> {
+        let h = |k: &str| {
+            headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (app, ts, nonce, sig) = (
+            h("X-App-Id"),
+            h("X-Timestamp"),
+            h("X-Nonce"),
+            h("X-Signature"),
+        );
         let Some(secret) = self.cfg.apps.get(&app) else {
-            return Err(error(StatusCode::UNAUTHORIZED, "unknown_app", "unknown application id"));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "unknown_app",
+                "unknown application id",
+            ));
         };
         let now = chrono::Utc::now().timestamp();
         match ts.parse::<i64>() {
             Ok(t) if (t - now).abs() <= 300 => {}
-            _ => return Err(error(StatusCode::UNAUTHORIZED, "stale_timestamp", "timestamp too far from the server clock")),
+            _ => {
+                return Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "stale_timestamp",
+                    "timestamp too far from the server clock",
+                ))
+            }
         }
         if !signing::nonce_ok(&nonce) {
-            return Err(error(StatusCode::UNAUTHORIZED, "bad_nonce", "nonce must be 16-64 characters of [A-Za-z0-9-]"));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "bad_nonce",
+                "nonce must be 16-64 characters of [A-Za-z0-9-]",
+            ));
         }
-        let path_q = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+        let path_q = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(uri.path());
         if !signing::verify(secret, method.as_str(), path_q, &ts, &nonce, body, &sig) {
-            return Err(error(StatusCode::UNAUTHORIZED, "bad_signature", "signature does not match"));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                "signature does not match",
+            ));
         }
         let mut nonces = self.nonces.lock().expect("not poisoned");
         if nonces.len() > 10_000 {
             nonces.retain(|_, t| now - *t <= 600);
         }
         if nonces.get(&nonce).is_some_and(|t| now - *t <= 600) {
-            return Err(error(StatusCode::UNAUTHORIZED, "replayed_nonce", "nonce already used"));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "replayed_nonce",
+                "nonce already used",
+            ));
         }
         nonces.insert(nonce, now);
         Ok(())
@@ -200,7 +260,10 @@ impl Sim {
         if now_ms() >= b.ready_at_ms {
             ok_json(StatusCode::OK, &b.receipt)
         } else {
-            ok_json(StatusCode::ACCEPTED, &json!({"batch_id": b.receipt["batch_id"], "status": "processing"}))
+            ok_json(
+                StatusCode::ACCEPTED,
+                &json!({"batch_id": b.receipt["batch_id"], "status": "processing"}),
+            )
         }
     }
 
@@ -208,11 +271,17 @@ impl Sim {
     fn apply(&self, key: &str, body: &[u8], ready_at_ms: i64) -> Result<StoredBatch, Response> {
         let bad = |m: &str| error(StatusCode::BAD_REQUEST, "bad_request", m);
         if body.len() > 2 * 1024 * 1024 {
-            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", "body over 2 MiB"));
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                "body over 2 MiB",
+            ));
         }
         let v: Value = serde_json::from_slice(body).map_err(|_| bad("body is not JSON"))?;
         if !valid_id(key, 64) {
-            return Err(bad("Idempotency-Key must be 1-64 characters of [A-Za-z0-9._-]"));
+            return Err(bad(
+                "Idempotency-Key must be 1-64 characters of [A-Za-z0-9._-]",
+            ));
         }
         let mut store = self.store.lock().expect("not poisoned");
         if let Some(prev) = store.batches.get(key).cloned() {
@@ -220,7 +289,11 @@ impl Sim {
                 store.stats.replays += 1;
                 return Ok(prev);
             }
-            return Err(error(StatusCode::CONFLICT, "idempotency_conflict", "this key was used with a different body"));
+            return Err(error(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                "this key was used with a different body",
+            ));
         }
         let (Some(batch_id), Some(dataset), Some(unit), Some(records)) = (
             v["batch_id"].as_str(),
@@ -228,7 +301,9 @@ impl Sim {
             v["source_unit"].as_str(),
             v["records"].as_array(),
         ) else {
-            return Err(bad("batch_id, dataset, source_unit and records are required"));
+            return Err(bad(
+                "batch_id, dataset, source_unit and records are required",
+            ));
         };
         if batch_id != key {
             return Err(bad("batch_id differs from the Idempotency-Key header"));
@@ -240,13 +315,22 @@ impl Sim {
             return Err(error(StatusCode::BAD_REQUEST, "bad_source_unit", unit));
         }
         if records.is_empty() || records.len() > 500 {
-            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", "1 to 500 records"));
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                "1 to 500 records",
+            ));
         }
         for r in records {
             let shape_ok = r["record_id"].as_str().is_some_and(|s| valid_id(s, 64))
-                && r["version"].as_str().is_some_and(|s| !s.is_empty() && s.len() <= 128)
+                && r["version"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty() && s.len() <= 128)
                 && matches!(r["op"].as_str(), Some("upsert") | Some("withdraw"))
-                && (r["op"] == "withdraw" || r["data"].as_object().is_some_and(|d| d.values().all(|x| x.is_string() || x.is_null())));
+                && (r["op"] == "withdraw"
+                    || r["data"]
+                        .as_object()
+                        .is_some_and(|d| d.values().all(|x| x.is_string() || x.is_null())));
             if !shape_ok {
                 return Err(bad("a record is not {record_id, op, version, data}"));
             }
@@ -278,7 +362,9 @@ impl Sim {
             accepted += 1;
             stats.records_applied += 1;
             match held.get_mut(&id) {
-                Some(h) if h.version == version && h.status == "active" => stats.same_version_upserts += 1,
+                Some(h) if h.version == version && h.status == "active" => {
+                    stats.same_version_upserts += 1
+                }
                 Some(h) => {
                     h.version = version;
                     h.status = "active".into();
@@ -319,34 +405,65 @@ fn check_record(ds: &Dataset, data: &Value) -> Result<(), (String, String)> {
         .collect();
     ds.validate(&values).map_err(|v| {
         let f = &ds.fields[v.field];
-        (Dataset::upstream_code(&v.reason).to_string(), format!("{} {}: {}", f.code, f.name, v.reason))
+        (
+            Dataset::upstream_code(&v.reason).to_string(),
+            format!("{} {}: {}", f.code, f.name, v.reason),
+        )
     })
 }
 
-async fn post_batch(State(sim): State<Arc<Sim>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_batch(
+    State(sim): State<Arc<Sim>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = sim.authenticate(&Method::POST, &uri, &headers, &body) {
         return r;
     }
-    let key = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let key = headers
+        .get("Idempotency-Key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let fault = sim.roll_fault();
     if fault.is_some() {
         sim.store.lock().expect("not poisoned").stats.faults += 1;
     }
     match fault {
         Some(FaultKind::RateLimit) => {
-            return (StatusCode::TOO_MANY_REQUESTS, [("Retry-After", "1"), ("Content-Type", "application/json")], json!({"error": {"code": "rate_limited", "message": "slow down"}}).to_string()).into_response();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("Retry-After", "1"), ("Content-Type", "application/json")],
+                json!({"error": {"code": "rate_limited", "message": "slow down"}}).to_string(),
+            )
+                .into_response();
         }
-        Some(FaultKind::ErrorBefore) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "injected failure before applying"),
+        Some(FaultKind::ErrorBefore) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "injected failure before applying",
+            )
+        }
         Some(FaultKind::DropBefore) => return dropped(),
         _ => {}
     }
-    let ready_at = if fault == Some(FaultKind::Accepted) { now_ms() + sim.cfg.processing_ms as i64 } else { 0 };
+    let ready_at = if fault == Some(FaultKind::Accepted) {
+        now_ms() + sim.cfg.processing_ms as i64
+    } else {
+        0
+    };
     let stored = match sim.apply(&key, &body, ready_at) {
         Ok(s) => s,
         Err(r) => return r,
     };
     match fault {
-        Some(FaultKind::ErrorAfter) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "injected failure after applying"),
+        Some(FaultKind::ErrorAfter) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "injected failure after applying",
+        ),
         Some(FaultKind::DropAfter) => dropped(),
         Some(FaultKind::Slow) => {
             tokio::time::sleep(std::time::Duration::from_millis(sim.cfg.slow_ms)).await;
@@ -356,7 +473,12 @@ async fn post_batch(State(sim): State<Arc<Sim>>, uri: axum::http::Uri, headers: 
     }
 }
 
-async fn get_batch(State(sim): State<Arc<Sim>>, uri: axum::http::Uri, headers: HeaderMap, AxPath(id): AxPath<String>) -> Response {
+async fn get_batch(
+    State(sim): State<Arc<Sim>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    AxPath(id): AxPath<String>,
+) -> Response {
     if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
         return r;
     }
@@ -400,19 +522,34 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn get_records(State(sim): State<Arc<Sim>>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+async fn get_records(
+    State(sim): State<Arc<Sim>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
         return r;
     }
     let q = query_map(&uri);
-    let group = format!("{}|{}", q.get("dataset").cloned().unwrap_or_default(), q.get("source_unit").cloned().unwrap_or_default());
-    let size: usize = q.get("page_size").and_then(|s| s.parse().ok()).unwrap_or(1000).clamp(1, 5000);
+    let group = format!(
+        "{}|{}",
+        q.get("dataset").cloned().unwrap_or_default(),
+        q.get("source_unit").cloned().unwrap_or_default()
+    );
+    let size: usize = q
+        .get("page_size")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000)
+        .clamp(1, 5000);
     let after = q.get("page_token").cloned().unwrap_or_default();
     let store = sim.store.lock().expect("not poisoned");
     let empty = BTreeMap::new();
     let held = store.records.get(&group).unwrap_or(&empty);
     let page: Vec<(&String, &Held)> = held
-        .range::<String, _>((std::ops::Bound::Excluded(&after), std::ops::Bound::Unbounded))
+        .range::<String, _>((
+            std::ops::Bound::Excluded(&after),
+            std::ops::Bound::Unbounded,
+        ))
         .take(size + 1)
         .collect();
     let more = page.len() > size;
@@ -421,8 +558,16 @@ async fn get_records(State(sim): State<Arc<Sim>>, uri: axum::http::Uri, headers:
         .take(size)
         .map(|(id, h)| json!({"record_id": id, "version": h.version, "status": h.status, "received_at": h.received_at}))
         .collect();
-    let next = if more { page.get(size - 1).map(|(id, _)| Value::String((*id).clone())) } else { None };
-    ok_json(StatusCode::OK, &json!({"records": records, "next_page_token": next}))
+    let next = if more {
+        page.get(size - 1)
+            .map(|(id, _)| Value::String((*id).clone()))
+    } else {
+        None
+    };
+    ok_json(
+        StatusCode::OK,
+        &json!({"records": records, "next_page_token": next}),
+    )
 }
 
 /// The contract's digest over holdings: SHA-256 of `id\tversion\tstatus\n`, by id.
@@ -434,18 +579,32 @@ pub fn digest<'a>(items: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> S
     hex::encode(h.finalize())
 }
 
-async fn get_summary(State(sim): State<Arc<Sim>>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+async fn get_summary(
+    State(sim): State<Arc<Sim>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
         return r;
     }
     let q = query_map(&uri);
-    let group = format!("{}|{}", q.get("dataset").cloned().unwrap_or_default(), q.get("source_unit").cloned().unwrap_or_default());
+    let group = format!(
+        "{}|{}",
+        q.get("dataset").cloned().unwrap_or_default(),
+        q.get("source_unit").cloned().unwrap_or_default()
+    );
     let store = sim.store.lock().expect("not poisoned");
     let empty = BTreeMap::new();
     let held = store.records.get(&group).unwrap_or(&empty);
     let active = held.values().filter(|h| h.status == "active").count();
-    let d = digest(held.iter().map(|(id, h)| (id.as_str(), h.version.as_str(), h.status.as_str())));
-    ok_json(StatusCode::OK, &json!({"active": active, "withdrawn": held.len() - active, "digest": d}))
+    let d = digest(
+        held.iter()
+            .map(|(id, h)| (id.as_str(), h.version.as_str(), h.status.as_str())),
+    );
+    ok_json(
+        StatusCode::OK,
+        &json!({"active": active, "withdrawn": held.len() - active, "digest": d}),
+    )
 }
 
 async fn sim_stats(State(sim): State<Arc<Sim>>) -> Response {

@@ -38,6 +38,9 @@ pub const META_COLUMNS: [&str; 8] = [
     "run_id",
 ];
 
+/// Packed record id → (update time in seconds, packed version) of a snapshot's records.
+pub type SnapshotIndex = HashMap<[u8; 16], (i64, [u8; 16])>;
+
 /// Errors of snapshot I/O.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -81,11 +84,19 @@ pub fn arrow_schema(ds: &Dataset) -> SchemaRef {
     let mut fields: Vec<Field> = META_COLUMNS
         .iter()
         .map(|c| {
-            let ty = if *c == "source_line" { DataType::UInt64 } else { DataType::Utf8 };
+            let ty = if *c == "source_line" {
+                DataType::UInt64
+            } else {
+                DataType::Utf8
+            };
             Field::new(*c, ty, *c == "updated_at")
         })
         .collect();
-    fields.extend(ds.fields.iter().map(|f| Field::new(&f.code, DataType::Utf8, true)));
+    fields.extend(
+        ds.fields
+            .iter()
+            .map(|f| Field::new(&f.code, DataType::Utf8, true)),
+    );
     Arc::new(Schema::new(fields))
 }
 
@@ -107,7 +118,10 @@ pub fn records_to_batch(ds: &Dataset, schema: &SchemaRef, records: &[Record]) ->
         {
             let mut b = StringBuilder::with_capacity(n, n * 19);
             for r in records {
-                b.append_option(r.updated_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()));
+                b.append_option(
+                    r.updated_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                );
             }
             Arc::new(b.finish())
         },
@@ -134,17 +148,25 @@ pub fn records_to_batch(ds: &Dataset, schema: &SchemaRef, records: &[Record]) ->
 
 /// A string column of a batch by name.
 pub fn str_col<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {
-    batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>()
+    batch
+        .column_by_name(name)?
+        .as_any()
+        .downcast_ref::<StringArray>()
 }
 
 /// A u64 column of a batch by name.
 pub fn u64_col<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a UInt64Array> {
-    batch.column_by_name(name)?.as_any().downcast_ref::<UInt64Array>()
+    batch
+        .column_by_name(name)?
+        .as_any()
+        .downcast_ref::<UInt64Array>()
 }
 
 fn writer_props() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .set_max_row_group_size(256 * 1024)
         .build()
 }
@@ -283,7 +305,9 @@ impl SnapshotStore {
 
     /// Directory of one dataset's snapshot.
     pub fn dataset_dir(&self, dataset: &str) -> PathBuf {
-        self.root.join("snapshot").join(format!("dataset={dataset}"))
+        self.root
+            .join("snapshot")
+            .join(format!("dataset={dataset}"))
     }
 
     /// The snapshot file of a dataset.
@@ -320,7 +344,8 @@ impl SnapshotStore {
 
     /// The current manifest of a dataset, if any.
     pub fn manifest(&self, dataset: &str) -> Option<Manifest> {
-        let text = std::fs::read_to_string(self.dataset_dir(dataset).join("_manifest.json")).ok()?;
+        let text =
+            std::fs::read_to_string(self.dataset_dir(dataset).join("_manifest.json")).ok()?;
         serde_json::from_str(&text).ok()
     }
 
@@ -338,7 +363,7 @@ impl SnapshotStore {
         &self,
         dataset: &str,
         wanted: &dyn Fn(&[u8; 16]) -> bool,
-    ) -> Result<HashMap<[u8; 16], (i64, [u8; 16])>> {
+    ) -> Result<SnapshotIndex> {
         let mut out = HashMap::new();
         let path = self.data_file(dataset);
         if !path.exists() {

@@ -234,7 +234,12 @@ impl StateStore {
     }
 
     /// Records the end of a run.
-    pub async fn finish_run(&self, run_id: &str, outcome: &str, summary: &serde_json::Value) -> Result<()> {
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        outcome: &str,
+        summary: &serde_json::Value,
+    ) -> Result<()> {
         sqlx::query("UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE run_id = ?")
             .bind(now())
             .bind(outcome)
@@ -247,13 +252,19 @@ impl StateStore {
     }
 
     /// The ledger of one platform and dataset: record id → (version, status).
-    pub async fn ledger(&self, platform: &str, dataset: &str) -> Result<HashMap<String, LedgerEntry>> {
-        let rows = sqlx::query("SELECT record_id, version, status FROM push_ledger WHERE platform = ? AND dataset = ?")
-            .bind(platform)
-            .bind(dataset)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err())?;
+    pub async fn ledger(
+        &self,
+        platform: &str,
+        dataset: &str,
+    ) -> Result<HashMap<String, LedgerEntry>> {
+        let rows = sqlx::query(
+            "SELECT record_id, version, status FROM push_ledger WHERE platform = ? AND dataset = ?",
+        )
+        .bind(platform)
+        .bind(dataset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -269,7 +280,12 @@ impl StateStore {
     }
 
     /// Marks record versions as pending for a platform (new records, or new versions).
-    pub async fn mark_pending(&self, platform: &str, dataset: &str, items: &[(String, String, String)]) -> Result<()> {
+    pub async fn mark_pending(
+        &self,
+        platform: &str,
+        dataset: &str,
+        items: &[(String, String, String)],
+    ) -> Result<()> {
         for chunk in items.chunks(500) {
             let mut tx = self.pool.begin().await.map_err(self.err())?;
             let at = now();
@@ -387,7 +403,13 @@ impl StateStore {
 
     /// A batch the platform refused as a whole (400/401/409/413): its records go back to
     /// `pending` and the batch is marked `failed` with the answer, for the operator.
-    pub async fn fail_batch(&self, platform: &str, batch_id: &str, http_status: u16, answer: &str) -> Result<()> {
+    pub async fn fail_batch(
+        &self,
+        platform: &str,
+        batch_id: &str,
+        http_status: u16,
+        answer: &str,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(self.err())?;
         let at = now();
         sqlx::query("UPDATE push_batches SET status = 'failed', http_status = ?, receipt = ?, updated_at = ? WHERE platform = ? AND batch_id = ?")
@@ -429,11 +451,13 @@ impl StateStore {
 
     /// Ledger rows of a platform by status.
     pub async fn status_counts(&self, platform: &str) -> Result<BTreeMap<String, u64>> {
-        let rows = sqlx::query("SELECT status, COUNT(*) FROM push_ledger WHERE platform = ? GROUP BY status")
-            .bind(platform)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err())?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) FROM push_ledger WHERE platform = ? GROUP BY status",
+        )
+        .bind(platform)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
         Ok(rows
             .iter()
             .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as u64))

@@ -7,7 +7,11 @@ use std::fmt::Write;
 /// Renders the summary as text.
 pub fn render(r: &RunReport) -> String {
     let mut s = String::new();
-    let dry = if r.dry_run { "（演练 dry run：未写入、未推送）" } else { "" };
+    let dry = if r.dry_run {
+        "（演练 dry run：未写入、未推送）"
+    } else {
+        ""
+    };
     let _ = writeln!(s, "xinyong 运行摘要 run {} {dry}", r.run_id);
     let _ = writeln!(s, "用时 elapsed {:.1}s", r.seconds);
     let _ = writeln!(s);
@@ -26,14 +30,31 @@ pub fn render(r: &RunReport) -> String {
             c.kept,
             c.quarantined,
             c.superseded,
-            if c.balanced() { "✓ 平衡 balanced" } else { "✗ 不平衡 UNBALANCED" }
+            if c.balanced() {
+                "✓ 平衡 balanced"
+            } else {
+                "✗ 不平衡 UNBALANCED"
+            }
         );
-        let _ = writeln!(s, "    保留 kept: 新增 new {} · 变更 changed {} · 未变 unchanged {}", c.new, c.changed, c.unchanged);
+        let _ = writeln!(
+            s,
+            "    保留 kept: 新增 new {} · 变更 changed {} · 未变 unchanged {}",
+            c.new, c.changed, c.unchanged
+        );
         if !c.quarantined_by_reason.is_empty() {
-            let reasons: Vec<String> = c.quarantined_by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let reasons: Vec<String> = c
+                .quarantined_by_reason
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             let _ = writeln!(s, "    隔离原因 reasons: {}", reasons.join(" · "));
         }
-        let _ = writeln!(s, "    文件 files: 本次读取 read {} · 已读跳过 skipped {}", f.files.len(), f.skipped_files.len());
+        let _ = writeln!(
+            s,
+            "    文件 files: 本次读取 read {} · 已读跳过 skipped {}",
+            f.files.len(),
+            f.skipped_files.len()
+        );
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "上报平台 platforms");

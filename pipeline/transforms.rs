@@ -65,12 +65,12 @@ impl Transform {
                 .ok_or(TransformError { reason: "bad_date" })?
                 .format("%Y-%m-%d")
                 .to_string(),
-            Transform::YuanToWanyuan => {
-                scaled_decimal(&v, 4).ok_or(TransformError { reason: "bad_amount" })?
-            }
-            Transform::Wanyuan => {
-                scaled_decimal(&v, 0).ok_or(TransformError { reason: "bad_amount" })?
-            }
+            Transform::YuanToWanyuan => scaled_decimal(&v, 4).ok_or(TransformError {
+                reason: "bad_amount",
+            })?,
+            Transform::Wanyuan => scaled_decimal(&v, 0).ok_or(TransformError {
+                reason: "bad_amount",
+            })?,
         })
     }
 }
@@ -174,7 +174,11 @@ pub fn scaled_decimal(raw: &str, shift: u32) -> Option<String> {
         (mantissa + div / 2) / div
     };
     let sign = if neg && scaled != 0 { "-" } else { "" };
-    Some(format!("{sign}{}.{:06}", scaled / 1_000_000, scaled % 1_000_000))
+    Some(format!(
+        "{sign}{}.{:06}",
+        scaled / 1_000_000,
+        scaled % 1_000_000
+    ))
 }
 
 #[cfg(test)]
@@ -187,25 +191,50 @@ mod tests {
 
     #[test]
     fn date_forms() {
-        for s in ["2024-03-05", "2024/3/5", "20240305", "2024年3月5日", "2024.03.05", "2024-03-05 10:00:00", "２０２４-03-05"] {
+        for s in [
+            "2024-03-05",
+            "2024/3/5",
+            "20240305",
+            "2024年3月5日",
+            "2024.03.05",
+            "2024-03-05 10:00:00",
+            "２０２４-03-05",
+        ] {
             assert_eq!(d(s).as_deref(), Some("2024-03-05"), "{s}");
         }
-        for s in ["2024-02-30", "2023/2/29", "20241305", "2024年13月1日", "24-3-5", "无", "45356"] {
+        for s in [
+            "2024-02-30",
+            "2023/2/29",
+            "20241305",
+            "2024年13月1日",
+            "24-3-5",
+            "无",
+            "45356",
+        ] {
             assert_eq!(d(s), None, "{s}");
         }
         assert_eq!(parse_date("45356", true).unwrap().to_string(), "2024-03-05");
-        assert_eq!(parse_date("2024-03-05", true).unwrap().to_string(), "2024-03-05");
+        assert_eq!(
+            parse_date("2024-03-05", true).unwrap().to_string(),
+            "2024-03-05"
+        );
     }
 
     #[test]
     fn amounts_in_exact_decimal() {
         assert_eq!(scaled_decimal("1,500.00", 4).as_deref(), Some("0.150000"));
         assert_eq!(scaled_decimal("2000元", 4).as_deref(), Some("0.200000"));
-        assert_eq!(scaled_decimal("１２,３４５.６７", 4).as_deref(), Some("1.234567"));
+        assert_eq!(
+            scaled_decimal("１２,３４５.６７", 4).as_deref(),
+            Some("1.234567")
+        );
         assert_eq!(scaled_decimal("0.05", 4).as_deref(), Some("0.000005"));
         assert_eq!(scaled_decimal("0.049", 4).as_deref(), Some("0.000005"));
         assert_eq!(scaled_decimal("0.04", 4).as_deref(), Some("0.000004"));
-        assert_eq!(scaled_decimal("100000000", 4).as_deref(), Some("10000.000000"));
+        assert_eq!(
+            scaled_decimal("100000000", 4).as_deref(),
+            Some("10000.000000")
+        );
         assert_eq!(scaled_decimal("0", 4).as_deref(), Some("0.000000"));
         assert_eq!(scaled_decimal("3.5万元", 0).as_deref(), Some("3.500000"));
         assert_eq!(scaled_decimal("约五千", 4), None);
@@ -215,8 +244,14 @@ mod tests {
 
     #[test]
     fn datetimes() {
-        assert_eq!(parse_datetime("2024-03-05 08:09:10").unwrap().to_string(), "2024-03-05 08:09:10");
-        assert_eq!(parse_datetime("2024/3/5").unwrap().to_string(), "2024-03-05 00:00:00");
+        assert_eq!(
+            parse_datetime("2024-03-05 08:09:10").unwrap().to_string(),
+            "2024-03-05 08:09:10"
+        );
+        assert_eq!(
+            parse_datetime("2024/3/5").unwrap().to_string(),
+            "2024-03-05 00:00:00"
+        );
         assert!(parse_datetime("2024-03-05 25:00:00").is_none());
     }
 }

@@ -1,1 +1,8 @@
+//! End-to-end tests: they run the built `xinyong` binary against copies of the fixtures
+//! and against platform simulators started as separate processes, as an operator would.
 
+mod util;
+
+mod cli;
+mod jobs;
+mod push_faults;

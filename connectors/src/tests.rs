@@ -61,7 +61,10 @@ fn utf8_bom_and_skip_already_read() {
     std::fs::write(dir.path().join("b.csv"), text).unwrap();
     let mut src = build(dir.path(), HashSet::new());
     let rows = drain(src.as_mut());
-    assert_eq!(rows, vec![(2, vec!["甲公司".into(), "1".into(), "2".into()])]);
+    assert_eq!(
+        rows,
+        vec![(2, vec!["甲公司".into(), "1".into(), "2".into()])]
+    );
     let hash = src.completed()[0].sha256.clone();
     assert_eq!(src.completed()[0].encoding, "UTF-8");
     let mut again = build(dir.path(), HashSet::from([hash]));
@@ -75,7 +78,10 @@ fn missing_header_is_an_error_naming_the_file() {
     std::fs::write(dir.path().join("c.csv"), "a,b\n1,2\n").unwrap();
     let mut src = build(dir.path(), HashSet::new());
     let err = src.next_batch().unwrap_err().to_string();
-    assert!(err.contains("c.csv") && err.contains("no header row"), "{err}");
+    assert!(
+        err.contains("c.csv") && err.contains("no header row"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -35,6 +35,13 @@ pub struct PlatformConfig {
     /// How long one run may keep retrying this platform before leaving the rest pending.
     #[serde(default = "default_budget")]
     pub retry_budget_seconds: f64,
+    /// Records per batch (the contract allows at most 500).
+    #[serde(default = "default_batch_records")]
+    pub batch_records: usize,
+}
+
+fn default_batch_records() -> usize {
+    500
 }
 
 fn default_timeout() -> f64 {
@@ -49,11 +56,19 @@ impl PlatformConfig {
     /// The secret, from the environment or inline. Never logged.
     pub fn resolve_secret(&self) -> Result<String, String> {
         if let Some(var) = &self.secret_env {
-            return std::env::var(var).map_err(|_| format!("platform {}: environment variable {var} is not set", self.name));
+            return std::env::var(var).map_err(|_| {
+                format!(
+                    "platform {}: environment variable {var} is not set",
+                    self.name
+                )
+            });
         }
-        self.secret
-            .clone()
-            .ok_or_else(|| format!("platform {}: give `secret_env` (or `secret` for a demo)", self.name))
+        self.secret.clone().ok_or_else(|| {
+            format!(
+                "platform {}: give `secret_env` (or `secret` for a demo)",
+                self.name
+            )
+        })
     }
 }
 
@@ -174,17 +189,31 @@ impl PlatformClient {
     }
 
     /// A signed request; `body` is sent as is.
-    pub async fn request(&self, method: reqwest::Method, path_q: &str, body: Option<&[u8]>, idempotency_key: Option<&str>) -> reqwest::Result<reqwest::Response> {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path_q: &str,
+        body: Option<&[u8]>,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Result<reqwest::Response> {
         let bytes = body.unwrap_or(b"");
         let mut req = self.http.request(method.clone(), self.url(path_q));
-        for (k, v) in signing::auth_headers(&self.config.app_id, &self.secret, method.as_str(), path_q, bytes) {
+        for (k, v) in signing::auth_headers(
+            &self.config.app_id,
+            &self.secret,
+            method.as_str(),
+            path_q,
+            bytes,
+        ) {
             req = req.header(k, v);
         }
         if let Some(key) = idempotency_key {
             req = req.header("Idempotency-Key", key);
         }
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/json").body(b.to_vec());
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_vec());
         }
         self.bump(|s| s.requests += 1);
         req.send().await
@@ -197,11 +226,19 @@ impl PlatformClient {
             .await
             .map_err(|e| format!("{}: GET {path_q}: {e}", self.config.name))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| format!("{}: GET {path_q}: {e}", self.config.name))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("{}: GET {path_q}: {e}", self.config.name))?;
         if !status.is_success() {
-            return Err(format!("{}: GET {path_q}: {status}: {}", self.config.name, excerpt(&text)));
+            return Err(format!(
+                "{}: GET {path_q}: {status}: {}",
+                self.config.name,
+                excerpt(&text)
+            ));
         }
-        serde_json::from_str(&text).map_err(|e| format!("{}: GET {path_q}: not JSON: {e}", self.config.name))
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}: GET {path_q}: not JSON: {e}", self.config.name))
     }
 
     async fn classify(&self, resp: reqwest::Result<reqwest::Response>) -> Attempt {
@@ -222,25 +259,37 @@ impl PlatformClient {
             Ok(t) => t,
             Err(e) => {
                 self.bump(|s| s.transport_errors += 1);
-                return Attempt::Retry(format!("connection lost reading the answer ({status}): {e}"));
+                return Attempt::Retry(format!(
+                    "connection lost reading the answer ({status}): {e}"
+                ));
             }
         };
         match status {
             200 => match serde_json::from_str::<Receipt>(&text) {
-                Ok(r) if r.status == "done" => Attempt::Final(SendOutcome::Done { status, receipt: r, raw: text }),
+                Ok(r) if r.status == "done" => Attempt::Final(SendOutcome::Done {
+                    status,
+                    receipt: r,
+                    raw: text,
+                }),
                 Ok(_) => Attempt::Processing,
                 Err(e) => Attempt::Retry(format!("unreadable receipt: {e}")),
             },
             202 => Attempt::Processing,
             429 => {
                 self.bump(|s| s.rate_limited += 1);
-                Attempt::RetryAfter(Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 300.0)), "429 rate_limited".into())
+                Attempt::RetryAfter(
+                    Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 300.0)),
+                    "429 rate_limited".into(),
+                )
             }
             500..=599 if status != 501 => {
                 self.bump(|s| s.server_errors += 1);
                 Attempt::Retry(format!("{status}: {}", excerpt(&text)))
             }
-            _ => Attempt::Final(SendOutcome::Refused { status, answer: excerpt(&text) }),
+            _ => Attempt::Final(SendOutcome::Refused {
+                status,
+                answer: excerpt(&text),
+            }),
         }
     }
 
@@ -272,7 +321,14 @@ impl PlatformClient {
                     other => self.classify(other).await,
                 }
             } else {
-                let resp = self.request(reqwest::Method::POST, "/api/v1/batches", Some(body), Some(batch_id)).await;
+                let resp = self
+                    .request(
+                        reqwest::Method::POST,
+                        "/api/v1/batches",
+                        Some(body),
+                        Some(batch_id),
+                    )
+                    .await;
                 self.classify(resp).await
             };
             let wait = match attempt {

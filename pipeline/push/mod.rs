@@ -15,9 +15,9 @@
 pub mod client;
 
 use crate::schema::Dataset;
-use arrow_array::Array;
 use crate::snapshot::{self, SnapshotStore};
 use crate::state::{Rejection, StateError, StateStore};
+use arrow_array::Array;
 use client::{PlatformClient, SendOutcome};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -113,7 +113,8 @@ pub async fn push_platform(
         report.error = Some(e.to_string());
     }
     if let Ok(counts) = state.status_counts(&name).await {
-        report.pending = counts.get("pending").copied().unwrap_or(0) + counts.get("sent").copied().unwrap_or(0);
+        report.pending =
+            counts.get("pending").copied().unwrap_or(0) + counts.get("sent").copied().unwrap_or(0);
     }
     report.wire = client.stats.lock().expect("not poisoned").clone();
     report
@@ -197,13 +198,17 @@ async fn push_dataset(
             let rec = serde_json::json!({"record_id": id, "op": "upsert", "version": vers.value(i), "data": data});
             let bytes = serde_json::to_vec(&rec).expect("a record serialises");
             let unit = units.value(i).to_string();
-            let builder = builders.entry(unit.clone()).or_insert_with(|| BatchBuilder {
-                source_unit: unit.clone(),
-                records: Vec::new(),
-                ids: Vec::new(),
-                bytes: 0,
-            });
-            if builder.records.len() >= MAX_BATCH_RECORDS || builder.bytes + bytes.len() > MAX_BATCH_BYTES {
+            let builder = builders
+                .entry(unit.clone())
+                .or_insert_with(|| BatchBuilder {
+                    source_unit: unit.clone(),
+                    records: Vec::new(),
+                    ids: Vec::new(),
+                    bytes: 0,
+                });
+            if builder.records.len() >= client.config.batch_records.clamp(1, MAX_BATCH_RECORDS)
+                || builder.bytes + bytes.len() > MAX_BATCH_BYTES
+            {
                 let full = std::mem::replace(
                     builder,
                     BatchBuilder {
@@ -246,8 +251,19 @@ async fn push_dataset(
             body.extend_from_slice(r);
         }
         body.extend_from_slice(b"]}");
-        state.open_batch(name, &batch_id, &ds.code, &b.source_unit, &body, &b.ids).await?;
-        send(client, state, &batch_id, &body, b.ids.len() as u64, deadline, report).await?;
+        state
+            .open_batch(name, &batch_id, &ds.code, &b.source_unit, &body, &b.ids)
+            .await?;
+        send(
+            client,
+            state,
+            &batch_id,
+            &body,
+            b.ids.len() as u64,
+            deadline,
+            report,
+        )
+        .await?;
     }
     Ok(())
 }

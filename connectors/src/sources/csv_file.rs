@@ -130,7 +130,12 @@ impl CsvReader {
             return Err(ConnectorError::NoHeader {
                 path: path.to_path_buf(),
                 scanned: head.len(),
-                expected: expected.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                expected: expected
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         let header_line = head[h].line;
@@ -154,7 +159,11 @@ impl CsvReader {
         match self.reader.read_record(&mut self.record) {
             Ok(true) => {
                 let byte = self.record.position().map(|p| p.byte()).unwrap_or(0);
-                let line = self.lines.lock().expect("not poisoned").line_of_record(byte);
+                let line = self
+                    .lines
+                    .lock()
+                    .expect("not poisoned")
+                    .line_of_record(byte);
                 Ok(Some(RawRow {
                     line,
                     values: self.record.iter().map(str::to_string).collect(),

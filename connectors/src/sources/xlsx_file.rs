@@ -54,7 +54,12 @@ impl XlsxReader {
         let h = find_header(&head, expected).ok_or_else(|| ConnectorError::NoHeader {
             path: path.to_path_buf(),
             scanned: head.len(),
-            expected: expected.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+            expected: expected
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         let unit = InputUnit {
             path: path.to_path_buf(),
@@ -88,7 +93,9 @@ pub fn cell_text(cell: &Data) -> String {
         Data::Float(f) => float_text(*f),
         Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
         Data::DateTime(dt) => match dt.as_datetime() {
-            Some(t) if t.time() == chrono::NaiveTime::MIN => t.date().format("%Y-%m-%d").to_string(),
+            Some(t) if t.time() == chrono::NaiveTime::MIN => {
+                t.date().format("%Y-%m-%d").to_string()
+            }
             Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
             None => float_text(dt.as_f64()),
         },

@@ -1,0 +1,31 @@
+# xinyong — make targets. `make run` is the demo, `make test` the whole suite (what CI runs).
+CARGO ?= cargo
+
+.PHONY: help run test bench fmt lint check fixtures clean-demo
+
+help: ## List targets
+	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9_-]+:.*##/{printf "  %-12s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
+
+run: ## Build and run the demo: fixtures → snapshot → both platform simulators
+	$(CARGO) run --quiet --bin xinyong -- demo
+
+test: ## The whole test suite: unit, property and end-to-end tests
+	$(CARGO) test --workspace
+
+bench: ## Benchmarks (see issue 8; not yet written)
+	@echo "make bench: no benchmark yet (issue 8)"; exit 1
+
+fmt: ## Check formatting
+	$(CARGO) fmt --all -- --check
+
+lint: ## Clippy; warnings are errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+check: fmt lint test ## Formatting, lints and tests
+	$(CARGO) run --quiet --bin xinyong -- check
+
+fixtures: ## Regenerate the demo fixtures (deterministic)
+	$(CARGO) run --quiet --bin xinyong -- gen-fixtures --out fixtures
+
+clean-demo: ## Forget the demo's state: snapshots, quarantine, state store, simulator holdings
+	rm -rf out/demo

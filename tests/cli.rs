@@ -1,0 +1,83 @@
+//! The command line as an operator meets it: `check`, `id check`, and clear errors.
+
+use crate::util::*;
+use std::process::Command;
+
+#[test]
+fn check_accepts_the_repository() {
+    let o = Command::new(BIN)
+        .arg("check")
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("scjgj_xzcf") && stdout(&o).contains("sws_xzxk"));
+}
+
+#[test]
+fn check_names_file_and_line_of_a_broken_mapping() {
+    let w = Workdir::new();
+    w.configure(&[], &PlatformOpts::default());
+    let path = w.path().join("mappings/scjgj_xzcf.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("transforms = [\"date\"]", "transforms = [\"datum\"]");
+    std::fs::write(&path, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("datum")).unwrap() + 1;
+    let o = w.xinyong(&["check"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!("scjgj_xzcf.toml:{line}:")),
+        "{}",
+        stderr(&o)
+    );
+    // And `run` refuses before any data moves.
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 2);
+    assert!(!w.data().join("snapshot").exists());
+}
+
+#[test]
+fn a_column_missing_from_the_file_stops_that_feed_only() {
+    let w = Workdir::new();
+    w.configure(&[], &PlatformOpts::default());
+    let path = w.path().join("mappings/sws_xzxk.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("from = \"许可内容\"", "from = \"许可事项\"");
+    std::fs::write(&path, text).unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 2);
+    let s = stdout(&o);
+    assert!(s.contains("许可事项") && s.contains("sws_xzxk.toml"), "{s}");
+    assert!(
+        w.data().join("snapshot/dataset=xzcf/data.parquet").exists(),
+        "the other feed went on"
+    );
+    assert!(
+        !w.data().join("snapshot/dataset=xzxk").exists(),
+        "no row of the broken feed moved"
+    );
+}
+
+#[test]
+fn id_check_prints_normalised_code_and_verdict() {
+    let o = Command::new(BIN)
+        .args([
+            "id",
+            "check",
+            "９１１１００００８０２１００４３３ｂ",
+            "91110000802100433C",
+            "34052419800101001X",
+            "520000000005018",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&o, 1);
+    let s = stdout(&o);
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(lines[0].ends_with("91110000802100433B\tuscc\tvalid"), "{s}");
+    assert!(lines[1].ends_with("uscc\tuscc_check"), "{s}");
+    assert!(lines[2].ends_with("ric\tvalid"), "{s}");
+    assert!(lines[3].ends_with("regno\tvalid"), "{s}");
+}

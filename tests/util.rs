@@ -1,0 +1,281 @@
+//! A scratch deployment for end-to-end tests: a temporary directory holding copies of
+//! `mappings/` and `fixtures/drop/`, a configuration pointing at simulators started as
+//! child processes, and helpers to run `xinyong` and read what it left.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use xinyong::push::client::{PlatformClient, PlatformConfig};
+
+/// (dataset, source_unit) → {(record_id, version, status)}: what a platform holds.
+pub type Holdings = BTreeMap<(String, String), BTreeSet<(String, String, String)>>;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_xinyong");
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A platform simulator running as a child process.
+pub struct Simulator {
+    pub name: String,
+    pub url: String,
+    pub secret: String,
+    child: Child,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Simulator {
+    /// Starts `xinyong simulate` on a free loopback port with extra flags.
+    pub fn start(name: &str, extra: &[&str]) -> Simulator {
+        let secret = format!("test-secret-{name}");
+        let mut child = Command::new(BIN)
+            .args([
+                "simulate",
+                "--platform",
+                name,
+                "--listen",
+                "127.0.0.1:0",
+                "--app",
+            ])
+            .arg(format!("tongjiang-city={secret}"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the simulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("the simulator prints its address")
+            .to_string();
+        Simulator {
+            name: name.to_string(),
+            url,
+            secret,
+            child,
+        }
+    }
+
+    pub fn client(&self) -> PlatformClient {
+        PlatformClient::new(PlatformConfig {
+            name: self.name.clone(),
+            title: self.name.clone(),
+            base_url: self.url.clone(),
+            app_id: "tongjiang-city".into(),
+            secret: Some(self.secret.clone()),
+            secret_env: None,
+            timeout_seconds: 10.0,
+            retry_budget_seconds: 10.0,
+            batch_records: 500,
+        })
+        .unwrap()
+    }
+
+    /// What the platform holds: (dataset, source_unit) → {(record_id, version, status)}.
+    pub fn holdings(&self, groups: &BTreeSet<(String, String)>) -> Holdings {
+        let client = self.client();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut out = BTreeMap::new();
+        for (ds, unit) in groups {
+            let mut set = BTreeSet::new();
+            let mut token = String::new();
+            loop {
+                let path = format!("/api/v1/records?dataset={ds}&source_unit={unit}&page_size=200&page_token={token}");
+                let v = rt.block_on(client.get_json(&path)).unwrap();
+                for r in v["records"].as_array().unwrap() {
+                    set.insert((
+                        r["record_id"].as_str().unwrap().to_string(),
+                        r["version"].as_str().unwrap().to_string(),
+                        r["status"].as_str().unwrap().to_string(),
+                    ));
+                }
+                match v["next_page_token"].as_str() {
+                    Some(t) => token = t.to_string(),
+                    None => break,
+                }
+            }
+            out.insert((ds.clone(), unit.clone()), set);
+        }
+        out
+    }
+
+    /// The simulator's own counters.
+    pub fn stats(&self) -> serde_json::Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let body = reqwest::get(format!("{}/sim/stats", self.url))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            serde_json::from_str(&body).unwrap()
+        })
+    }
+}
+
+/// Platform settings for a test configuration.
+pub struct PlatformOpts {
+    pub timeout_seconds: f64,
+    pub budget_seconds: f64,
+    pub batch_records: usize,
+}
+
+impl Default for PlatformOpts {
+    fn default() -> Self {
+        PlatformOpts {
+            timeout_seconds: 5.0,
+            budget_seconds: 30.0,
+            batch_records: 500,
+        }
+    }
+}
+
+/// A scratch deployment.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        let dir = tempfile::Builder::new()
+            .prefix("xinyong-e2e-")
+            .tempdir()
+            .unwrap();
+        copy_dir(
+            &Path::new(ROOT).join("mappings"),
+            &dir.path().join("mappings"),
+        );
+        copy_dir(
+            &Path::new(ROOT).join("fixtures/drop"),
+            &dir.path().join("fixtures/drop"),
+        );
+        Workdir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("xinyong.toml")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    /// Writes the configuration, pushing to the given simulators.
+    pub fn configure(&self, sims: &[&Simulator], p: &PlatformOpts) {
+        let mut text = String::from("data_dir = \"data\"\nmappings = \"mappings\"\n\n");
+        for s in sims {
+            text.push_str(&format!(
+                "[[platform]]\nname = \"{}\"\ntitle = \"{}\"\nbase_url = \"{}\"\napp_id = \"tongjiang-city\"\nsecret = \"{}\"\ntimeout_seconds = {}\nretry_budget_seconds = {}\nbatch_records = {}\n\n",
+                s.name, s.name, s.url, s.secret, p.timeout_seconds, p.budget_seconds, p.batch_records
+            ));
+        }
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// Runs `xinyong --config <this> ARGS`.
+    pub fn xinyong(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .current_dir(self.path())
+            .env("RUST_LOG", "warn,xinyong=info")
+            .output()
+            .unwrap()
+    }
+
+    /// The newest run report (JSON) under `data/runs/`.
+    pub fn latest_report(&self) -> serde_json::Value {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.data().join("runs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort_by_key(|p| (std::fs::metadata(p).unwrap().modified().unwrap(), p.clone()));
+        serde_json::from_slice(&std::fs::read(files.last().unwrap()).unwrap()).unwrap()
+    }
+
+    /// The snapshot's (dataset, source_unit) → {(record_id, version, "active")}.
+    pub fn snapshot_holdings(&self) -> Holdings {
+        let mut out: Holdings = BTreeMap::new();
+        let store = xinyong::snapshot::SnapshotStore::new(&self.data());
+        for ds in ["xzcf", "xzxk"] {
+            let path = store.data_file(ds);
+            if !path.exists() {
+                continue;
+            }
+            xinyong::snapshot::read_batches(
+                &path,
+                Some(&["record_id", "version", "source_unit"]),
+                |b| {
+                    let ids = xinyong::snapshot::str_col(&b, "record_id").unwrap();
+                    let vers = xinyong::snapshot::str_col(&b, "version").unwrap();
+                    let units = xinyong::snapshot::str_col(&b, "source_unit").unwrap();
+                    for i in 0..b.num_rows() {
+                        out.entry((ds.to_string(), units.value(i).to_string()))
+                            .or_default()
+                            .insert((
+                                ids.value(i).to_string(),
+                                vers.value(i).to_string(),
+                                "active".to_string(),
+                            ));
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        }
+        out
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts an exit code, showing the output when it differs.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
