@@ -156,6 +156,14 @@ const VIOLATIONS: &[Violation] = &[
     },
 ];
 
+/// A registered legal entity (for the 法人基础信息 register).
+struct Entity {
+    code: String,
+    name: String,
+    rep: String,
+    regno: Option<String>,
+}
+
 fn pick<'a, T>(rng: &mut StdRng, xs: &'a [T]) -> &'a T {
     &xs[rng.random_range(0..xs.len())]
 }
@@ -302,53 +310,60 @@ fn timestamp(d: chrono::NaiveDate, days: u64, secs: u32) -> String {
 }
 
 /// Penalty rows of 同江市市场监督管理局 (header first).
-fn penalty_rows(rng: &mut StdRng, n: usize, year: i32, first_no: usize) -> Vec<Vec<String>> {
-    let header = "序号,行政相对人名称,行政相对人类别,统一社会信用代码,法定代表人,证件类型,证件号码,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（元）,没收违法所得金额（元）,处罚决定日期,处罚机关,处罚机关统一社会信用代码,更新时间,备注";
+fn penalty_rows(
+    rng: &mut StdRng,
+    n: usize,
+    year: i32,
+    first_no: usize,
+    register: &mut Vec<Entity>,
+) -> Vec<Vec<String>> {
+    let header = "序号,行政相对人名称,行政相对人类别,统一社会信用代码,法定代表人,证件类型,证件号码,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（元）,没收违法所得金额（元）,处罚决定日期,处罚机关,处罚机关统一社会信用代码,更新时间,备注,组织机构代码";
     let mut rows = vec![header.split(',').map(String::from).collect::<Vec<_>>()];
     let mut base: Vec<Vec<String>> = Vec::new();
     for i in 0..n {
         let v = pick(rng, VIOLATIONS);
         let who = rng.random_range(0..100);
-        let (name, lb, code, rep, zjlx, zjhm) = if who < 82 {
-            let prefix = if rng.random_bool(0.1) {
-                "93230881"
+        let (name, lb, code, rep, zjlx, zjhm): (String, &str, String, String, String, String) =
+            if who < 82 {
+                let prefix = if rng.random_bool(0.1) {
+                    "93230881"
+                } else {
+                    "91230881"
+                };
+                let name = format!("同江市{}{}", pick(rng, BRANDS), pick(rng, TRADES));
+                (
+                    name,
+                    "法人及非法人组织",
+                    company_code(rng, prefix),
+                    person(rng),
+                    "/".to_string(),
+                    "/".to_string(),
+                )
+            } else if who < 94 {
+                let owner = person(rng);
+                let name = format!(
+                    "同江市{}记{}",
+                    owner.chars().next().expect("a name"),
+                    pick(rng, SHOPS)
+                );
+                (
+                    name,
+                    "个体工商户",
+                    company_code(rng, "92230881"),
+                    owner,
+                    "无".into(),
+                    "无".into(),
+                )
             } else {
-                "91230881"
+                (
+                    person(rng),
+                    "自然人",
+                    String::new(),
+                    String::new(),
+                    "身份证".into(),
+                    id_number(rng),
+                )
             };
-            let name = format!("同江市{}{}", pick(rng, BRANDS), pick(rng, TRADES));
-            (
-                name,
-                "法人及非法人组织",
-                company_code(rng, prefix),
-                person(rng),
-                "/".to_string(),
-                "/".to_string(),
-            )
-        } else if who < 94 {
-            let owner = person(rng);
-            let name = format!(
-                "同江市{}记{}",
-                owner.chars().next().expect("a name"),
-                pick(rng, SHOPS)
-            );
-            (
-                name,
-                "个体工商户",
-                company_code(rng, "92230881"),
-                owner,
-                "无".into(),
-                "无".into(),
-            )
-        } else {
-            (
-                person(rng),
-                "自然人",
-                String::new(),
-                String::new(),
-                "身份证".into(),
-                id_number(rng),
-            )
-        };
         let d = decision_date(rng, year);
         let fine = if v.fine.1 == 0 {
             0
@@ -421,7 +436,25 @@ fn penalty_rows(rng: &mut StdRng, n: usize, year: i32, first_no: usize) -> Vec<V
             SCJGJ_CODE.to_string(),
             timestamp(d, rng.random_range(0..6), rng.random_range(0..36_000)),
             pick(rng, &["", "", "无", "/", "已履行", "—"]).to_string(),
+            String::new(),
         ];
+        if lb != "自然人" {
+            let code = row[3].clone();
+            let legacy = rng.random_range(0..100) < 4;
+            // A legacy row: only the organization code; most are in the register, some not.
+            if legacy {
+                row[20] = format!("{}-{}", &code[8..16], &code[16..17]);
+                row[3] = String::new();
+            }
+            if !legacy || rng.random_range(0..4) > 0 {
+                register.push(Entity {
+                    code,
+                    name: row[1].clone(),
+                    rep: row[4].clone(),
+                    regno: None,
+                });
+            }
+        }
         // Realistic faults.
         match rng.random_range(0..1000) {
             0..=29 if !row[3].is_empty() => row[3] = corrupt_code(rng, &row[3]),
@@ -590,7 +623,12 @@ fn date_cell(rng: &mut StdRng, d: chrono::NaiveDate) -> Cell {
     }
 }
 
-fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<Cell>>) {
+fn licence_rows(
+    rng: &mut StdRng,
+    n: usize,
+    year: i32,
+    register: &mut Vec<Entity>,
+) -> (Vec<String>, Vec<Vec<Cell>>) {
     let header: Vec<String> = "序号,行政相对人名称,行政相对人类别,统一社会信用代码,工商注册号,法定代表人,行政许可决定文书名称,行政许可决定文书号,许可类别,许可证书名称,许可编号,许可内容,许可决定日期,有效期自,有效期至,许可机关,许可机关统一社会信用代码,当前状态,数据来源单位,数据来源单位统一社会信用代码,更新时间"
         .split(',')
         .map(String::from)
@@ -609,6 +647,15 @@ fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<
                 pick(rng, SHOPS)
             );
             let reg = regno(rng);
+            let code = company_code(rng, "92230881");
+            if rng.random_range(0..100) < 60 {
+                register.push(Entity {
+                    code: code.clone(),
+                    name: name.clone(),
+                    rep: owner.clone(),
+                    regno: Some(reg.clone()),
+                });
+            }
             if rng.random_range(0..100) < 20 {
                 // No credit code: the placeholder, with the registration number.
                 (
@@ -629,6 +676,14 @@ fn licence_rows(rng: &mut StdRng, n: usize, year: i32) -> (Vec<String>, Vec<Vec<
             }
         } else {
             let name = format!("同江市{}{}", pick(rng, BRANDS), pick(rng, TRADES));
+            let good = company_code(rng, "91230881");
+            let rep = person(rng);
+            register.push(Entity {
+                code: good.clone(),
+                name: name.clone(),
+                rep: rep.clone(),
+                regno: None,
+            });
             let code_cell = match rng.random_range(0..100) {
                 0..=1 => Cell::Number(digit_code(rng).parse::<f64>().expect("digits")),
                 2..=4 => {
@@ -755,7 +810,8 @@ pub fn generate_demo(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let drop = out.join("drop");
 
-    let rows = penalty_rows(&mut rng, 400, 2024, 1);
+    let mut register: Vec<Entity> = Vec::new();
+    let rows = penalty_rows(&mut rng, 400, 2024, 1, &mut register);
     let p = drop
         .join("scjgj_xzcf")
         .join("同江市市场监督管理局行政处罚信息_2024.csv");
@@ -768,14 +824,14 @@ pub fn generate_demo(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     )?;
     written.push(p);
     // A later supplementary export, UTF-8 with BOM (another clerk, another machine).
-    let rows = penalty_rows(&mut rng, 40, 2025, 1);
+    let rows = penalty_rows(&mut rng, 40, 2025, 1, &mut register);
     let p = drop
         .join("scjgj_xzcf")
         .join("同江市市场监督管理局行政处罚信息_2025年1月补报.csv");
     write_csv(&p, None, &rows, false, true)?;
     written.push(p);
 
-    let (header, rows) = licence_rows(&mut rng, 320, 2024);
+    let (header, rows) = licence_rows(&mut rng, 320, 2024, &mut register);
     let p = drop
         .join("sws_xzxk")
         .join("国家税务总局同江市税务局行政许可信息_2024.xlsx");
@@ -785,6 +841,35 @@ pub fn generate_demo(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
         &header,
         &rows,
     )?;
+    written.push(p);
+
+    // The legal-entity register as the market-regulation bureau exports it.
+    let mut reg_rows = vec![
+        "统一社会信用代码,企业名称,组织机构代码,注册号,法定代表人,登记机关,更新时间"
+            .split(',')
+            .map(String::from)
+            .collect::<Vec<_>>(),
+    ];
+    for e in &register {
+        let org = if rng.random_bool(0.5) {
+            format!("{}-{}", &e.code[8..16], &e.code[16..17])
+        } else {
+            String::new()
+        };
+        reg_rows.push(vec![
+            e.code.clone(),
+            e.name.clone(),
+            org,
+            e.regno.clone().unwrap_or_default(),
+            e.rep.clone(),
+            "同江市市场监督管理局".to_string(),
+            "2024-12-31 18:00:00".to_string(),
+        ]);
+    }
+    let p = drop
+        .join("scjgj_frjc")
+        .join("同江市法人基础信息_2024年末.csv");
+    write_csv(&p, None, &reg_rows, true, false)?;
     written.push(p);
     Ok(written)
 }

@@ -344,6 +344,44 @@ mod tests {
         );
     }
 
+    /// Splits one line of `fixtures/ids/cases.csv` (only the input column may be quoted).
+    fn split_case(line: &str) -> (String, String, String) {
+        let (kind, rest) = line.split_once(',').unwrap();
+        let (input, rest) = if let Some(q) = rest.strip_prefix('"') {
+            let end = q.find('"').unwrap();
+            (q[..end].to_string(), &q[end + 2..])
+        } else {
+            let (a, b) = rest.split_once(',').unwrap();
+            (a.to_string(), b)
+        };
+        let expected = rest.split(',').next().unwrap().to_string();
+        (kind.to_string(), input, expected)
+    }
+
+    #[test]
+    fn agrees_with_the_independent_reference_on_every_case() {
+        let table = include_str!("../fixtures/ids/cases.csv");
+        let mut n = 0;
+        for line in table.lines().skip(1) {
+            let (kind, input, expected) = split_case(line);
+            let code = normalise_code(&input);
+            let got = match kind.as_str() {
+                "uscc" => check_uscc(&code),
+                "org" => check_org_code(&code),
+                "regno" => check_regno(&code),
+                "ric" => check_ric(&code),
+                k => panic!("unknown kind {k}"),
+            };
+            let got = match got {
+                Ok(()) => "valid",
+                Err(e) => e.code(),
+            };
+            assert_eq!(got, expected, "{kind} {input:?}");
+            n += 1;
+        }
+        assert!(n > 1000, "{n} cases");
+    }
+
     fn arb_uscc() -> impl Strategy<Value = String> {
         let cs: Vec<char> = USCC_CHARSET.chars().collect();
         let org: Vec<char> = "0123456789ABCDEFGHJKLMNPQRTUWXY".chars().collect();

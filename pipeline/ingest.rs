@@ -102,6 +102,8 @@ pub struct IngestOptions<'a> {
     pub dry_run: bool,
     /// Called with the number of rows read so far, after each batch.
     pub progress: &'a (dyn Fn(u64) + Sync),
+    /// The legal-entity register, for records that carry only a legacy code.
+    pub register: Option<&'a crate::register::Register>,
 }
 
 /// The quarantine's Arrow schema.
@@ -256,7 +258,7 @@ pub fn ingest_feed(
         for row in batch.rows {
             counts.read += 1;
             seq += 1;
-            match feed.map_row(binding, &row) {
+            match feed.map_row(binding, &row, opts.register) {
                 Err(p) => {
                     counts.quarantined += 1;
                     *counts

@@ -7,6 +7,7 @@
 //! per feed by [`ingest`]) → [`push`]. [`state`] is the embedded state store, [`runner`]
 //! drives a whole run, [`simulator`] serves the platforms' contract for the demo and tests.
 
+pub mod calendar;
 pub mod config;
 pub mod dedupe;
 pub mod demo;
@@ -14,8 +15,10 @@ pub mod fixtures_gen;
 pub mod ids;
 pub mod ingest;
 pub mod mapping;
+pub mod masking;
 pub mod push;
 pub mod record;
+pub mod register;
 pub mod runner;
 pub mod schema;
 pub mod signing;

@@ -101,6 +101,11 @@ enum Command {
         #[command(subcommand)]
         command: IdCommand,
     },
+    /// The State Council working-day calendar (2018–2026).
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
     /// Regenerate the demo fixtures (deterministic).
     #[command(hide = true)]
     GenFixtures {
@@ -119,6 +124,30 @@ enum IdCommand {
         kind: Option<IdKind>,
         /// Codes.
         codes: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// The N-th working day after DATE (the decision day is not counted).
+    Deadline {
+        /// The decision date, YYYY-MM-DD.
+        date: chrono::NaiveDate,
+        /// N.
+        #[arg(long, default_value_t = xinyong::calendar::SHUANGGONGSHI_DAYS)]
+        working_days: u32,
+    },
+    /// Working days after FROM up to and including TO.
+    Between {
+        /// From, YYYY-MM-DD (not counted).
+        from: chrono::NaiveDate,
+        /// To, YYYY-MM-DD (counted).
+        to: chrono::NaiveDate,
+    },
+    /// Whether each DATE is a working day.
+    Is {
+        /// Dates, YYYY-MM-DD.
+        dates: Vec<chrono::NaiveDate>,
     },
 }
 
@@ -181,6 +210,19 @@ fn id_line(kind: Option<IdKind>, raw: &str) -> String {
         Err(e) => format!("{name}_{}", e.code()),
     };
     format!("{raw}\t{code}\t{name}\t{verdict}")
+}
+
+fn weekday_zh(d: chrono::NaiveDate) -> &'static str {
+    use chrono::Datelike;
+    [
+        "星期一",
+        "星期二",
+        "星期三",
+        "星期四",
+        "星期五",
+        "星期六",
+        "星期日",
+    ][d.weekday().num_days_from_monday() as usize]
 }
 
 async fn shutdown_signal() {
@@ -341,6 +383,36 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             Ok(if any_invalid { 1 } else { 0 })
+        }
+        Command::Calendar { command } => {
+            let cal = xinyong::calendar::Calendar::built_in();
+            match command {
+                CalendarCommand::Deadline { date, working_days } => {
+                    let d = cal.add_working_days(date, working_days)?;
+                    println!(
+                        "{d}\t{} ({working_days} working days after {date}, which is not counted)",
+                        weekday_zh(d)
+                    );
+                }
+                CalendarCommand::Between { from, to } => {
+                    println!("{}", cal.working_days_between(from, to)?);
+                }
+                CalendarCommand::Is { dates } => {
+                    for d in dates {
+                        let w = cal.is_working_day(d)?;
+                        println!(
+                            "{d}\t{}\t{}",
+                            weekday_zh(d),
+                            if w {
+                                "工作日 working day"
+                            } else {
+                                "休息日 day off"
+                            }
+                        );
+                    }
+                }
+            }
+            Ok(0)
         }
         Command::GenFixtures { out } => {
             let written = fixtures_gen::generate_demo(&out)?;

@@ -7,6 +7,7 @@
 //! transform, key); the source columns are checked against each file's header before
 //! any of its rows move. Both kinds of error name the mapping file and line.
 
+use crate::register::Register;
 use crate::schema::{self, Dataset};
 use crate::transforms::{self, Transform};
 use chrono::NaiveDateTime;
@@ -55,6 +56,9 @@ struct FieldFile {
     /// Value used when the source cell is empty.
     #[serde(default)]
     default: Option<String>,
+    /// The column may be absent from a file (older exports): the field is then empty.
+    #[serde(default)]
+    optional: bool,
 }
 
 /// A mapping or configuration error, with the file and line it points to.
@@ -91,6 +95,8 @@ pub struct FieldRule {
     pub map: BTreeMap<String, String>,
     /// Value when empty.
     pub default: Option<String>,
+    /// Whether the source column may be absent from a file.
+    pub optional: bool,
     /// Line in the mapping file of the source column (or of the field) for errors.
     pub line: usize,
 }
@@ -207,6 +213,7 @@ impl Feed {
                 transforms: f.transforms,
                 map: f.map,
                 default: f.default,
+                optional: f.optional,
                 line: source_line,
             });
         }
@@ -267,7 +274,11 @@ impl Feed {
         let mut columns = Vec::with_capacity(self.rules.len());
         for r in &self.rules {
             columns.push(match &r.source {
-                FieldSource::Column(c) => Some(find(c).ok_or_else(|| missing(c, r.line))?),
+                FieldSource::Column(c) => match find(c) {
+                    Some(i) => Some(i),
+                    None if r.optional => None,
+                    None => return Err(missing(c, r.line)),
+                },
                 FieldSource::Value(_) => None,
             });
         }
@@ -313,7 +324,13 @@ pub struct RowProblem {
 
 impl Feed {
     /// Maps and validates one row. `Err` carries the first problem in field order.
-    pub fn map_row(&self, b: &Binding, row: &RawRow) -> Result<Mapped, RowProblem> {
+    /// `register` resolves credit codes of records that carry only a legacy code.
+    pub fn map_row(
+        &self,
+        b: &Binding,
+        row: &RawRow,
+        register: Option<&Register>,
+    ) -> Result<Mapped, RowProblem> {
         let ds = &self.dataset;
         if row.values.iter().all(|v| v.trim().is_empty()) {
             return Err(RowProblem {
@@ -363,6 +380,9 @@ impl Feed {
             }
             values[rule.target] = v;
         }
+        if let Some(p) = self.resolve_legacy(&mut values, register) {
+            return Err(p);
+        }
         for (i, failure) in failed.iter().enumerate() {
             let reason = match failure {
                 Some((r, raw)) => Some((r.to_string(), raw.clone())),
@@ -395,6 +415,54 @@ impl Feed {
             None => None,
         };
         Ok(Mapped { values, updated_at })
+    }
+
+    /// Fills a missing credit code (or the 个体工商户 placeholder) from the register, by
+    /// the record's organization code or registration number. A required code that the
+    /// register does not know is `uscc_unresolved`; natural persons need none.
+    fn resolve_legacy(
+        &self,
+        values: &mut [String],
+        register: Option<&Register>,
+    ) -> Option<RowProblem> {
+        let ds = &self.dataset;
+        for (i, from) in ds.resolve_from.iter().enumerate() {
+            let cur = values[i].as_str();
+            if from.is_empty() || !(cur.is_empty() || cur == crate::ids::USCC_PLACEHOLDER) {
+                continue;
+            }
+            let keys: Vec<usize> = from
+                .iter()
+                .copied()
+                .filter(|j| !values[*j].is_empty())
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let found = register.and_then(|r| {
+                keys.iter().find_map(|j| match ds.fields[*j].ty {
+                    crate::schema::FieldType::OrgCode => r.by_org_code(&values[*j]),
+                    crate::schema::FieldType::Regno => r.by_regno(&values[*j]),
+                    _ => None,
+                })
+            });
+            match found {
+                Some(code) => values[i] = code.to_string(),
+                None if values[i].is_empty() && ds.required(i, values) => {
+                    return Some(RowProblem {
+                        reason: "uscc_unresolved".into(),
+                        field: ds.fields[i].code.clone(),
+                        value: keys
+                            .iter()
+                            .map(|j| values[*j].as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    })
+                }
+                None => {}
+            }
+        }
+        None
     }
 
     /// The source cell behind a field, for the quarantine (the mapped value for constants).

@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::ingest::{self, FeedCounts, FileRead, IngestOptions};
 use crate::push::{self, client::PlatformClient, PlatformReport};
+use crate::register::{Register, REGISTER_DATASET};
 use crate::snapshot::SnapshotStore;
 use crate::state::StateStore;
 use anyhow::Context;
@@ -166,10 +167,12 @@ async fn run_with_id(
             );
         }
     }
-    let selected: Vec<_> = feeds
+    let mut selected: Vec<_> = feeds
         .into_iter()
         .filter(|f| opts.feeds.is_empty() || opts.feeds.contains(&f.name))
         .collect();
+    // Reference data (the legal-entity register) first: the other feeds resolve legacy codes with it.
+    selected.sort_by_key(|f| f.dataset.push);
     let state = StateStore::open(&config.state).await?;
     let store = SnapshotStore::new(&config.data_dir);
     if !opts.dry_run {
@@ -181,6 +184,7 @@ async fn run_with_id(
         "run started"
     );
     let mut reports = Vec::new();
+    let mut register = Arc::new(Register::load(&store)?);
     for feed in &selected {
         let already = state.files_read(&feed.name).await?;
         let (bar, progress) = progress_for(&feed.name);
@@ -191,6 +195,7 @@ async fn run_with_id(
             config.base_dir.clone(),
         );
         let dry = opts.dry_run;
+        let reg = register.clone();
         let result = tokio::task::spawn_blocking(move || {
             let p = progress.clone();
             ingest::ingest_feed(
@@ -202,6 +207,7 @@ async fn run_with_id(
                     already_read: already,
                     dry_run: dry,
                     progress: &move |n| p(n),
+                    register: Some(&reg),
                 },
             )
         })
@@ -210,6 +216,10 @@ async fn run_with_id(
         bar.finish_and_clear();
         let report = match result {
             Ok(out) => {
+                if out.snapshot_written && feed.dataset.code == REGISTER_DATASET {
+                    register = Arc::new(Register::load(&store)?);
+                    tracing::info!(entities = register.len(), "legal-entity register reloaded");
+                }
                 if !opts.dry_run {
                     state
                         .record_feed(
@@ -270,7 +280,7 @@ async fn run_with_id(
     // difference between snapshot and ledger is what gets sent.
     let mut datasets: Vec<Arc<crate::schema::Dataset>> = Vec::new();
     for f in config.feeds().map_err(anyhow::Error::from)? {
-        if !datasets.iter().any(|d| d.code == f.dataset.code) {
+        if f.dataset.push && !datasets.iter().any(|d| d.code == f.dataset.code) {
             datasets.push(f.dataset.clone());
         }
     }

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// The built-in definitions, compiled in so the binary needs no files at run time.
-const BUILT_IN: [(&str, &str); 5] = [
+const BUILT_IN: [(&str, &str); 6] = [
+    ("frjc", include_str!("schema/frjc.toml")),
     ("xzxk", include_str!("schema/xzxk.toml")),
     ("xzcf", include_str!("schema/xzcf.toml")),
     ("redlist", include_str!("schema/redlist.toml")),
@@ -82,10 +83,20 @@ pub struct FieldDef {
     /// A natural person's name (masked in public output).
     #[serde(default)]
     pub personal_name: bool,
+    /// The subject's name: masked in public output when the subject is a natural person.
+    #[serde(default)]
+    pub subject_name: bool,
+    /// Field codes of the 2016-era standard that mean this field (a mapping may use them).
+    #[serde(default)]
+    pub legacy: Vec<String>,
     /// For a credit-code field: the placeholder `00000000000000000X` is accepted when
     /// this field (the registration number) holds a valid value.
     #[serde(default)]
     pub placeholder_needs: Option<String>,
+    /// For a credit-code field: legacy-code fields (organization code, registration
+    /// number) through which the legal-entity register can supply a missing code.
+    #[serde(default)]
+    pub resolve_from: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -99,7 +110,10 @@ struct DatasetFile {
     dataset: String,
     name: String,
     key: Vec<String>,
-    decision_date: String,
+    #[serde(default)]
+    decision_date: Option<String>,
+    #[serde(default = "yes")]
+    push: bool,
     field: Vec<FieldDef>,
 }
 
@@ -114,11 +128,15 @@ pub struct Dataset {
     pub fields: Vec<FieldDef>,
     /// Positions of the business-key fields (record_id is derived from them).
     pub key: Vec<usize>,
-    /// Position of the decision date (for timeliness).
-    pub decision_date: usize,
+    /// Position of the decision date (for timeliness), where the dataset has one.
+    pub decision_date: Option<usize>,
+    /// Whether the dataset goes to the platforms (reference data such as the register does not).
+    pub push: bool,
     index: HashMap<String, usize>,
     conditions: Vec<Option<(usize, Condition)>>,
     placeholder_needs: Vec<Option<usize>>,
+    /// Per field: the legacy-code fields that can resolve it through the register.
+    pub resolve_from: Vec<Vec<usize>>,
 }
 
 /// A record that breaks the schema: which field, and why.
@@ -134,12 +152,17 @@ impl Dataset {
     /// Parses one definition file.
     pub fn parse(text: &str) -> Result<Dataset, String> {
         let file: DatasetFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let index: HashMap<String, usize> = file
-            .field
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.code.clone(), i))
-            .collect();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (i, f) in file.field.iter().enumerate() {
+            for code in std::iter::once(&f.code).chain(&f.legacy) {
+                if index.insert(code.clone(), i).is_some() {
+                    return Err(format!(
+                        "dataset {}: field code {code} is defined twice",
+                        file.dataset
+                    ));
+                }
+            }
+        }
         let pos = |code: &str| {
             index
                 .get(code)
@@ -151,9 +174,13 @@ impl Dataset {
             .iter()
             .map(|k| pos(k))
             .collect::<Result<Vec<_>, _>>()?;
-        let decision_date = pos(&file.decision_date)?;
+        let decision_date = match &file.decision_date {
+            Some(d) => Some(pos(d)?),
+            None => None,
+        };
         let mut conditions = Vec::new();
         let mut placeholder_needs = Vec::new();
+        let mut resolve_from = Vec::new();
         for f in &file.field {
             conditions.push(match &f.required_when {
                 Some(c) => Some((pos(&c.field)?, c.clone())),
@@ -163,6 +190,12 @@ impl Dataset {
                 Some(p) => Some(pos(p)?),
                 None => None,
             });
+            resolve_from.push(
+                f.resolve_from
+                    .iter()
+                    .map(|c| pos(c))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
         }
         Ok(Dataset {
             code: file.dataset,
@@ -170,18 +203,21 @@ impl Dataset {
             fields: file.field,
             key,
             decision_date,
+            push: file.push,
             index,
             conditions,
             placeholder_needs,
+            resolve_from,
         })
     }
 
-    /// Position of a field by code.
+    /// Position of a field by code (today's code or a 2016-era one).
     pub fn position(&self, code: &str) -> Option<usize> {
         self.index.get(code).copied()
     }
 
-    fn required(&self, i: usize, values: &[String]) -> bool {
+    /// Whether field `i` is required for this record (always, or by its condition).
+    pub fn required(&self, i: usize, values: &[String]) -> bool {
         if self.fields[i].required {
             return true;
         }
@@ -373,7 +409,7 @@ mod tests {
         check_built_in().unwrap();
         assert_eq!(
             registry().codes(),
-            ["blacklist", "redlist", "xycn", "xzcf", "xzxk"]
+            ["blacklist", "frjc", "redlist", "xycn", "xzcf", "xzxk"]
         );
     }
 

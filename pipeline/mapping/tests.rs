@@ -169,6 +169,7 @@ fn maps_and_reports_the_first_problem_in_field_order() {
                 "2024年3月5日",
                 "2024-03-06 10:00:00",
             ]),
+            None,
         )
         .unwrap();
     let ds = &feed.dataset;
@@ -185,6 +186,7 @@ fn maps_and_reports_the_first_problem_in_field_order() {
         .map_row(
             &b,
             &row(&["", "91110000802100433C", "w", "1", "2024-02-30", ""]),
+            None,
         )
         .unwrap_err();
     assert_eq!(
@@ -195,6 +197,7 @@ fn maps_and_reports_the_first_problem_in_field_order() {
         .map_row(
             &b,
             &row(&["甲", "91110000802100433C", "w", "1", "2024-02-30", ""]),
+            None,
         )
         .unwrap_err();
     assert_eq!(
@@ -205,6 +208,7 @@ fn maps_and_reports_the_first_problem_in_field_order() {
         .map_row(
             &b,
             &row(&["甲", "91110000802100433B", "w", "1", "2024-02-30", ""]),
+            None,
         )
         .unwrap_err();
     assert_eq!(
@@ -215,11 +219,12 @@ fn maps_and_reports_the_first_problem_in_field_order() {
         .map_row(
             &b,
             &row(&["甲", "91110000802100433B", "w", "约五千", "2024-02-03", ""]),
+            None,
         )
         .unwrap_err();
     assert_eq!(p.reason, "bad_amount");
     let p = feed
-        .map_row(&b, &row(&["", "", "", "", "", ""]))
+        .map_row(&b, &row(&["", "", "", "", "", ""]), None)
         .unwrap_err();
     assert_eq!(p.reason, "blank_row");
     // Null markers count as empty: a fine is required because 处罚类别 is 罚款.
@@ -227,6 +232,7 @@ fn maps_and_reports_the_first_problem_in_field_order() {
         .map_row(
             &b,
             &row(&["甲", "91110000802100433B", "w", "无", "2024-02-03", ""]),
+            None,
         )
         .unwrap_err();
     assert_eq!(
