@@ -23,6 +23,9 @@ struct ConfigFile {
     /// Base directory for relative paths inside mapping files (source directories).
     #[serde(default)]
     base_dir: Option<PathBuf>,
+    /// A directory of dataset definitions replacing the built-in ones (optional).
+    #[serde(default)]
+    schema_dir: Option<PathBuf>,
     /// Platforms pushed to.
     #[serde(default)]
     platform: Vec<PlatformConfig>,
@@ -72,6 +75,13 @@ impl Config {
             })
         };
         let data_dir = abs(&raw.data_dir);
+        if let Some(dir) = raw.schema_dir.as_deref().map(abs) {
+            crate::schema::install_dir(&dir).map_err(|message| MappingError {
+                file: path.to_path_buf(),
+                line: 0,
+                message,
+            })?;
+        }
         let mut names = std::collections::HashSet::new();
         for p in &raw.platform {
             if !names.insert(p.name.clone()) {

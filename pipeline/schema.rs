@@ -345,10 +345,12 @@ impl Registry {
     }
 }
 
-/// The built-in registry (parsed once).
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+/// The registry: the built-in definitions, or a deployment's own set installed with
+/// [`install_dir`] before first use.
 pub fn registry() -> &'static Registry {
-    static REG: OnceLock<Registry> = OnceLock::new();
-    REG.get_or_init(|| Registry {
+    REGISTRY.get_or_init(|| Registry {
         datasets: BUILT_IN
             .iter()
             .map(|(code, text)| {
@@ -358,6 +360,28 @@ pub fn registry() -> &'static Registry {
             })
             .collect(),
     })
+}
+
+/// Uses a deployment's schema directory (`schema_dir` in the configuration) instead of
+/// the built-in definitions: the unverified rules of standards.md (required flags,
+/// lengths, code lists) are defaults a province's interface document may change. Each
+/// `<dataset>.toml` there replaces the built-in one; the others stay built in.
+pub fn install_dir(dir: &std::path::Path) -> Result<(), String> {
+    let mut datasets: HashMap<String, Arc<Dataset>> = HashMap::new();
+    for (code, text) in BUILT_IN {
+        let path = dir.join(format!("{code}.toml"));
+        let ds = match std::fs::read_to_string(&path) {
+            Ok(own) => Dataset::parse(&own).map_err(|e| format!("{}: {e}", path.display()))?,
+            Err(_) => Dataset::parse(text).map_err(|e| format!("built-in {code}.toml: {e}"))?,
+        };
+        if ds.code != code {
+            return Err(format!("{}: defines dataset {:?}", path.display(), ds.code));
+        }
+        datasets.insert(code.to_string(), Arc::new(ds));
+    }
+    REGISTRY
+        .set(Registry { datasets })
+        .map_err(|_| "the schema was already in use when schema_dir was installed".to_string())
 }
 
 /// Parses every built-in definition, reporting the first error with its file.

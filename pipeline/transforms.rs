@@ -29,6 +29,9 @@ pub enum Transform {
     YuanToWanyuan,
     /// An amount already in 万元, normalised to six decimals.
     Wanyuan,
+    /// A resident identity number as clerks type it (like `code`); the old 15-digit form
+    /// is converted to 18 characters. Other document numbers pass through normalised.
+    IdNumber,
 }
 
 /// Why a transform refused a value; the reason code goes to the quarantine.
@@ -68,6 +71,14 @@ impl Transform {
             Transform::YuanToWanyuan => scaled_decimal(&v, 4).ok_or(TransformError {
                 reason: "bad_amount",
             })?,
+            Transform::IdNumber => {
+                let code = normalise_code(&v);
+                if code.len() == 15 && code.bytes().all(|b| b.is_ascii_digit()) {
+                    crate::ids::ric_15_to_18(&code).unwrap_or(code)
+                } else {
+                    code
+                }
+            }
             Transform::Wanyuan => scaled_decimal(&v, 0).ok_or(TransformError {
                 reason: "bad_amount",
             })?,
@@ -240,6 +251,24 @@ mod tests {
         assert_eq!(scaled_decimal("约五千", 4), None);
         assert_eq!(scaled_decimal("1.2.3", 4), None);
         assert_eq!(scaled_decimal(".", 4), None);
+    }
+
+    #[test]
+    fn old_identity_numbers_become_18_characters() {
+        assert_eq!(
+            Transform::IdNumber.apply("340524800101001".into()).unwrap(),
+            "34052419800101001X"
+        );
+        assert_eq!(
+            Transform::IdNumber
+                .apply(" 34052419800101001x".into())
+                .unwrap(),
+            "34052419800101001X"
+        );
+        assert_eq!(
+            Transform::IdNumber.apply("G12345678".into()).unwrap(),
+            "G12345678"
+        );
     }
 
     #[test]

@@ -81,3 +81,50 @@ fn id_check_prints_normalised_code_and_verdict() {
     assert!(lines[2].ends_with("ric\tvalid"), "{s}");
     assert!(lines[3].ends_with("regno\tvalid"), "{s}");
 }
+
+#[test]
+fn a_deployment_can_change_the_unverified_schema_rules() {
+    let w = Workdir::new();
+    // The province's interface document makes 处罚有效期 (CF_YXQ) required.
+    let schema = w.path().join("schema");
+    std::fs::create_dir_all(&schema).unwrap();
+    let text =
+        std::fs::read_to_string(std::path::Path::new(ROOT).join("pipeline/schema/xzcf.toml"))
+            .unwrap();
+    let text = text.replace(
+        "code = \"CF_YXQ\"\nname = \"处罚有效期\"\ntype = \"date\"\n",
+        "code = \"CF_YXQ\"\nname = \"处罚有效期\"\ntype = \"date\"\nrequired = true\n",
+    );
+    assert!(
+        text.contains("required = true\n\n[[field]]\ncode = \"CF_GSJZQ\""),
+        "the edit applied"
+    );
+    std::fs::write(schema.join("xzcf.toml"), text).unwrap();
+    std::fs::write(
+        w.config(),
+        "data_dir = \"data\"\nmappings = \"mappings\"\nschema_dir = \"schema\"\n",
+    )
+    .unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 0);
+    let r = w.latest_report();
+    let xzcf = r["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["dataset"] == "xzcf")
+        .unwrap()
+        .clone();
+    assert_eq!(xzcf["counts"]["kept"], 0, "{xzcf}");
+    let xzxk = r["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["dataset"] == "xzxk")
+        .unwrap()
+        .clone();
+    assert!(
+        xzxk["counts"]["kept"].as_u64().unwrap() > 0,
+        "other datasets keep the built-in rules"
+    );
+}
