@@ -304,6 +304,7 @@ pub fn ingest_feed(
             spill.write(&b).map_err(ipc_err)?;
         }
         (opts.progress)(counts.read);
+        crate::crashpoint::hit("ingest.batch");
     }
     spill.finish().map_err(ipc_err)?;
     let files: Vec<FileRead> = source
@@ -419,6 +420,7 @@ fn write_snapshot(
         out.write(&kept)?;
     }
     let rows = out.publish()?;
+    crate::crashpoint::hit("snapshot.published");
     let manifest = Manifest {
         dataset: ds.clone(),
         run_id: run_id.to_string(),

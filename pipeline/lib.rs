@@ -9,6 +9,7 @@
 
 pub mod calendar;
 pub mod config;
+pub mod crashpoint;
 pub mod dedupe;
 pub mod demo;
 pub mod fixtures_gen;

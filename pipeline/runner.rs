@@ -176,6 +176,7 @@ async fn run_with_id(
     let state = StateStore::open(&config.state).await?;
     let store = SnapshotStore::new(&config.data_dir);
     if !opts.dry_run {
+        crate::snapshot::sweep_leftovers(&config.data_dir);
         state.begin_run(&run_id, &opts.kind).await?;
     }
     tracing::info!(
@@ -231,6 +232,7 @@ async fn run_with_id(
                             None,
                         )
                         .await?;
+                    crate::crashpoint::hit("feed.recorded");
                 }
                 let c = &out.counts;
                 tracing::info!(feed = %feed.name, read = c.read, kept = c.kept, quarantined = c.quarantined, superseded = c.superseded, files = out.files.len(), skipped = out.skipped_files.len(), "feed done");

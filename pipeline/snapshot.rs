@@ -184,7 +184,7 @@ impl AtomicParquet {
     pub fn create(dest: &Path, schema: SchemaRef) -> Result<Self> {
         let dir = dest.parent().expect("a file inside a directory");
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let tmp = dest.with_extension("parquet.tmp");
+        let tmp = hidden_tmp(dest);
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         let writer = ArrowWriter::try_new(file, schema, Some(writer_props()))
             .map_err(|e| fmt_err(&tmp)(e.to_string()))?;
@@ -225,6 +225,38 @@ impl AtomicParquet {
     }
 }
 
+/// The temporary name a file is written under before its rename: hidden (a leading
+/// dot), so pyarrow, DuckDB and Spark skip it if a crash leaves it behind.
+fn hidden_tmp(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Removes what an interrupted run left: hidden temporary files and scratch spills.
+pub fn sweep_leftovers(data_dir: &Path) {
+    fn walk(dir: &Path) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                walk(&p);
+            } else if name.starts_with('.') && name.ends_with(".tmp") {
+                tracing::info!(file = %p.display(), "removing a temporary file an interrupted run left");
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    walk(&data_dir.join("snapshot"));
+    walk(&data_dir.join("quarantine"));
+    let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -235,7 +267,7 @@ fn sync_dir(dir: &Path) {
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().expect("a file inside a directory");
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = dest.with_extension("tmp");
+    let tmp = hidden_tmp(dest);
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(bytes).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;

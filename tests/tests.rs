@@ -4,5 +4,6 @@
 mod util;
 
 mod cli;
+mod crash;
 mod jobs;
 mod push_faults;

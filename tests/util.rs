@@ -217,6 +217,20 @@ impl Workdir {
             .unwrap()
     }
 
+    /// Runs `xinyong --config <this> ARGS` with extra environment variables.
+    pub fn xinyong_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(BIN);
+        c.arg("--config")
+            .arg(self.config())
+            .args(args)
+            .current_dir(self.path())
+            .env("RUST_LOG", "warn,xinyong=info");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
     /// The newest run report (JSON) under `data/runs/`.
     pub fn latest_report(&self) -> serde_json::Value {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.data().join("runs"))

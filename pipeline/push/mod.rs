@@ -254,6 +254,7 @@ async fn push_dataset(
         state
             .open_batch(name, &batch_id, &ds.code, &b.source_unit, &body, &b.ids)
             .await?;
+        crate::crashpoint::hit("push.batch_opened");
         send(
             client,
             state,
@@ -280,7 +281,9 @@ async fn send(
     let name = &client.config.name;
     report.batches += 1;
     report.pushed += records;
-    match client.send_batch(batch_id, body, deadline).await {
+    let outcome = client.send_batch(batch_id, body, deadline).await;
+    crate::crashpoint::hit("push.batch_answered");
+    match outcome {
         SendOutcome::Done { status, receipt, raw } => {
             let rejected: Vec<Rejection> = receipt
                 .rejected
@@ -296,6 +299,7 @@ async fn send(
             }
             report.accepted += receipt.accepted;
             state.close_batch(name, batch_id, status, &raw, &rejected).await?;
+            crate::crashpoint::hit("push.batch_closed");
             tracing::debug!(platform = %name, %batch_id, accepted = receipt.accepted, rejected = rejected.len(), "batch done");
             Ok(())
         }
