@@ -54,6 +54,7 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
             feeds: Vec::new(),
             platforms: None,
             dry_run: opts.dry_run,
+            skip_ingest: false,
         },
     )
     .await;

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod mapping;
 pub mod masking;
 pub mod push;
+pub mod reconcile;
 pub mod record;
 pub mod register;
 pub mod runner;

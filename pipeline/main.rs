@@ -52,6 +52,68 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Push what the snapshot and the ledger say each platform is owed, reading no feed.
+    Push {
+        /// Only these platforms (repeatable; default all).
+        #[arg(long = "platform")]
+        platforms: Vec<String>,
+    },
+    /// Withdraw a record from every platform by hand (credit repair, revocation); recorded with who and why.
+    Withdraw {
+        /// Dataset (xzcf, xzxk, …).
+        #[arg(long)]
+        dataset: String,
+        /// Record id.
+        #[arg(long)]
+        record_id: String,
+        /// Why (e.g. 信用修复).
+        #[arg(long)]
+        reason: String,
+        /// Who decided (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Put a record under objection (异议): withdrawn from public display upstream and not re-pushed while held.
+    Hold {
+        /// Dataset.
+        #[arg(long)]
+        dataset: String,
+        /// Record id.
+        #[arg(long)]
+        record_id: String,
+        /// The objection.
+        #[arg(long)]
+        reason: String,
+        /// Who registered it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// End an objection hold: `confirmed` re-publishes the record, `corrected` waits for the corrected record.
+    Release {
+        /// Dataset.
+        #[arg(long)]
+        dataset: String,
+        /// Record id.
+        #[arg(long)]
+        record_id: String,
+        /// Outcome.
+        #[arg(long, value_parser = ["corrected", "confirmed"])]
+        outcome: String,
+    },
+    /// List withdrawals and holds in force; holds older than 20 working days are called out.
+    Holds,
+    /// Compare what each platform holds with the ledger; `--repair` converges.
+    Reconcile {
+        /// Only these platforms (repeatable).
+        #[arg(long = "platform")]
+        platforms: Vec<String>,
+        /// Only these datasets (repeatable).
+        #[arg(long = "dataset")]
+        datasets: Vec<String>,
+        /// Re-push or withdraw to converge, then reconcile again.
+        #[arg(long)]
+        repair: bool,
+    },
     /// The demo: start both platform simulators on loopback and run every fixture feed.
     Demo {
         /// Share of batch POSTs that meet an injected fault (0 to 1).
@@ -212,6 +274,30 @@ fn id_line(kind: Option<IdKind>, raw: &str) -> String {
     format!("{raw}\t{code}\t{name}\t{verdict}")
 }
 
+async fn overrides(
+    config: Option<PathBuf>,
+    kind: &str,
+    dataset: &str,
+    record_id: &str,
+    reason: &str,
+    by: Option<String>,
+) -> anyhow::Result<i32> {
+    let config = load_config(&config_path(config, false))?;
+    if xinyong::schema::registry().get(dataset).is_none() {
+        anyhow::bail!("unknown dataset {dataset:?}");
+    }
+    let by = by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let state = xinyong::state::StateStore::open(&config.state).await?;
+    state
+        .add_override(dataset, record_id, kind, reason, &by)
+        .await?;
+    state.close().await;
+    println!("{kind} recorded for {dataset} {record_id} by {by}: {reason}; the next push withdraws it upstream (xinyong push)");
+    Ok(0)
+}
+
 fn weekday_zh(d: chrono::NaiveDate) -> &'static str {
     use chrono::Datelike;
     [
@@ -263,11 +349,105 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
                     feeds,
                     platforms,
                     dry_run,
+                    skip_ingest: false,
                 },
             )
             .await?;
             print!("{}", summary::render(&report));
             Ok(report.exit_code())
+        }
+        Command::Push { platforms } => {
+            let config = load_config(&config_path(cli.config, false))?;
+            let platforms = if platforms.is_empty() {
+                None
+            } else {
+                Some(platforms)
+            };
+            let report = runner::run(
+                &config,
+                &runner::RunOptions {
+                    kind: "push".into(),
+                    platforms,
+                    skip_ingest: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            print!("{}", summary::render(&report));
+            Ok(report.exit_code())
+        }
+        Command::Withdraw {
+            dataset,
+            record_id,
+            reason,
+            by,
+        } => overrides(cli.config, "withdraw", &dataset, &record_id, &reason, by).await,
+        Command::Hold {
+            dataset,
+            record_id,
+            reason,
+            by,
+        } => overrides(cli.config, "hold", &dataset, &record_id, &reason, by).await,
+        Command::Release {
+            dataset,
+            record_id,
+            outcome,
+        } => {
+            let config = load_config(&config_path(cli.config, false))?;
+            let state = xinyong::state::StateStore::open(&config.state).await?;
+            let n = state.release_hold(&dataset, &record_id, &outcome).await?;
+            state.close().await;
+            if n == 0 {
+                anyhow::bail!("no hold in force on {dataset} {record_id}");
+            }
+            println!("released {dataset} {record_id} ({outcome}); the next push re-publishes it (xinyong push)");
+            Ok(0)
+        }
+        Command::Holds => {
+            let config = load_config(&config_path(cli.config, false))?;
+            let state = xinyong::state::StateStore::open(&config.state).await?;
+            let cal = xinyong::calendar::Calendar::built_in();
+            let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+            let today = chrono::Utc::now().with_timezone(&cst).date_naive();
+            let mut overdue = 0;
+            for o in state.overrides(None).await? {
+                let since = chrono::DateTime::parse_from_rfc3339(&o.at)?
+                    .with_timezone(&cst)
+                    .date_naive();
+                let days = cal.working_days_between(since, today);
+                let late = o.kind == "hold"
+                    && days
+                        .as_ref()
+                        .is_ok_and(|d| *d > xinyong::calendar::OBJECTION_DAYS as i64);
+                overdue += late as u32;
+                println!(
+                    "{}\t{}\t{}\t{}\t{} 个工作日 working days\t{}\t{}{}",
+                    o.kind,
+                    o.dataset,
+                    o.record_id,
+                    o.at,
+                    days.map(|d| d.to_string()).unwrap_or_else(|_| "?".into()),
+                    o.by_whom,
+                    o.reason,
+                    if late {
+                        "\t超过20个工作日 OVER 20 WORKING DAYS"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            state.close().await;
+            Ok(if overdue > 0 { 1 } else { 0 })
+        }
+        Command::Reconcile {
+            platforms,
+            datasets,
+            repair,
+        } => {
+            let config = load_config(&config_path(cli.config, false))?;
+            let report = xinyong::reconcile::run(&config, &platforms, &datasets, repair).await?;
+            print!("{}", xinyong::reconcile::render(&report));
+            Ok(if report.differences() == 0 { 0 } else { 1 })
         }
         Command::Demo {
             fault_rate,

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub platforms: Option<Vec<String>>,
     /// Read, map, validate and count; write and push nothing.
     pub dry_run: bool,
+    /// Read no feed: only push what the snapshot and the ledger say is owed.
+    pub skip_ingest: bool,
 }
 
 /// One feed's part of the report.
@@ -169,7 +171,7 @@ async fn run_with_id(
     }
     let mut selected: Vec<_> = feeds
         .into_iter()
-        .filter(|f| opts.feeds.is_empty() || opts.feeds.contains(&f.name))
+        .filter(|f| !opts.skip_ingest && (opts.feeds.is_empty() || opts.feeds.contains(&f.name)))
         .collect();
     // Reference data (the legal-entity register) first: the other feeds resolve legacy codes with it.
     selected.sort_by_key(|f| f.dataset.push);

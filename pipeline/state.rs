@@ -83,15 +83,71 @@ CREATE TABLE IF NOT EXISTS push_batches (
     PRIMARY KEY (platform, batch_id)
 );
 CREATE INDEX IF NOT EXISTS push_batches_status ON push_batches (platform, status);
+CREATE TABLE IF NOT EXISTS record_overrides (
+    dataset TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    by_whom TEXT NOT NULL,
+    at TEXT NOT NULL,
+    released_at TEXT,
+    outcome TEXT
+);
+CREATE INDEX IF NOT EXISTS record_overrides_active ON record_overrides (dataset, record_id);
+CREATE TABLE IF NOT EXISTS reconciliations (
+    at TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    source_unit TEXT NOT NULL,
+    clean INTEGER NOT NULL,
+    differences INTEGER NOT NULL,
+    result TEXT NOT NULL
+);
 "#;
 
 /// A ledger entry: what the pipeline believes a platform holds (or is about to).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
-    /// Record version.
+    /// Version sent (a withdraw's version is `w-<record version>`).
     pub version: String,
     /// `pending`, `sent`, `acked` or `rejected`.
     pub status: String,
+    /// `upsert` or `withdraw`.
+    pub op: String,
+    /// The reporting unit.
+    pub source_unit: String,
+}
+
+/// A change to send: one record's desired state on a platform.
+#[derive(Debug, Clone)]
+pub struct PendingOp {
+    /// Record id.
+    pub record_id: String,
+    /// Reporting unit.
+    pub source_unit: String,
+    /// Version to send.
+    pub version: String,
+    /// `upsert` or `withdraw`.
+    pub op: String,
+    /// Why (withdrawals).
+    pub reason: Option<String>,
+}
+
+/// A manual withdrawal or an objection hold in force.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Override {
+    /// Dataset.
+    pub dataset: String,
+    /// Record id.
+    pub record_id: String,
+    /// `withdraw` or `hold`.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub by_whom: String,
+    /// Since when (RFC 3339).
+    pub at: String,
 }
 
 /// A batch sent but not yet resolved (no final receipt).
@@ -258,7 +314,7 @@ impl StateStore {
         dataset: &str,
     ) -> Result<HashMap<String, LedgerEntry>> {
         let rows = sqlx::query(
-            "SELECT record_id, version, status FROM push_ledger WHERE platform = ? AND dataset = ?",
+            "SELECT record_id, version, status, op, source_unit FROM push_ledger WHERE platform = ? AND dataset = ?",
         )
         .bind(platform)
         .bind(dataset)
@@ -273,35 +329,40 @@ impl StateStore {
                     LedgerEntry {
                         version: r.get(1),
                         status: r.get(2),
+                        op: r.get(3),
+                        source_unit: r.get(4),
                     },
                 )
             })
             .collect())
     }
 
-    /// Marks record versions as pending for a platform (new records, or new versions).
+    /// Marks desired record states as pending for a platform (new records, new
+    /// versions, withdrawals).
     pub async fn mark_pending(
         &self,
         platform: &str,
         dataset: &str,
-        items: &[(String, String, String)],
+        items: &[PendingOp],
     ) -> Result<()> {
         for chunk in items.chunks(500) {
             let mut tx = self.pool.begin().await.map_err(self.err())?;
             let at = now();
-            for (record_id, source_unit, version) in chunk {
+            for p in chunk {
                 sqlx::query(
-                    "INSERT INTO push_ledger (platform, dataset, record_id, source_unit, version, op, status, updated_at)
-                     VALUES (?, ?, ?, ?, ?, 'upsert', 'pending', ?)
+                    "INSERT INTO push_ledger (platform, dataset, record_id, source_unit, version, op, status, message, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)
                      ON CONFLICT (platform, dataset, record_id) DO UPDATE SET
-                       version = excluded.version, source_unit = excluded.source_unit, op = 'upsert',
-                       status = 'pending', batch_id = NULL, code = NULL, message = NULL, updated_at = excluded.updated_at",
+                       version = excluded.version, source_unit = excluded.source_unit, op = excluded.op,
+                       status = 'pending', batch_id = NULL, code = NULL, message = excluded.message, updated_at = excluded.updated_at",
                 )
                 .bind(platform)
                 .bind(dataset)
-                .bind(record_id)
-                .bind(source_unit)
-                .bind(version)
+                .bind(&p.record_id)
+                .bind(&p.source_unit)
+                .bind(&p.version)
+                .bind(&p.op)
+                .bind(&p.reason)
                 .bind(&at)
                 .execute(&mut *tx)
                 .await
@@ -309,6 +370,127 @@ impl StateStore {
             }
             tx.commit().await.map_err(self.err())?;
         }
+        Ok(())
+    }
+
+    /// Pending ledger rows of a platform and dataset (with the reason of withdrawals).
+    pub async fn pending(&self, platform: &str, dataset: &str) -> Result<Vec<PendingOp>> {
+        let rows = sqlx::query("SELECT record_id, source_unit, version, op, message FROM push_ledger WHERE platform = ? AND dataset = ? AND status = 'pending'")
+            .bind(platform)
+            .bind(dataset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingOp {
+                record_id: r.get(0),
+                source_unit: r.get(1),
+                version: r.get(2),
+                op: r.get(3),
+                reason: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Sets ledger rows back to `pending` at the version they hold (reconcile's repair:
+    /// what the platform lost is sent again).
+    pub async fn requeue(
+        &self,
+        platform: &str,
+        dataset: &str,
+        record_ids: &[String],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        for id in record_ids {
+            sqlx::query("UPDATE push_ledger SET status = 'pending', batch_id = NULL, updated_at = ? WHERE platform = ? AND dataset = ? AND record_id = ? AND status IN ('acked', 'rejected')")
+                .bind(now())
+                .bind(platform)
+                .bind(dataset)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// Records a manual withdrawal or an objection hold.
+    pub async fn add_override(
+        &self,
+        dataset: &str,
+        record_id: &str,
+        kind: &str,
+        reason: &str,
+        by_whom: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO record_overrides (dataset, record_id, kind, reason, by_whom, at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(dataset)
+            .bind(record_id)
+            .bind(kind)
+            .bind(reason)
+            .bind(by_whom)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Ends the holds in force on a record, with their outcome; returns how many ended.
+    pub async fn release_hold(&self, dataset: &str, record_id: &str, outcome: &str) -> Result<u64> {
+        let r = sqlx::query("UPDATE record_overrides SET released_at = ?, outcome = ? WHERE dataset = ? AND record_id = ? AND kind = 'hold' AND released_at IS NULL")
+            .bind(now())
+            .bind(outcome)
+            .bind(dataset)
+            .bind(record_id)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(r.rows_affected())
+    }
+
+    /// Withdrawals and holds in force (all datasets when `dataset` is `None`).
+    pub async fn overrides(&self, dataset: Option<&str>) -> Result<Vec<Override>> {
+        let rows = sqlx::query("SELECT dataset, record_id, kind, reason, by_whom, at FROM record_overrides WHERE released_at IS NULL AND (? IS NULL OR dataset = ?) ORDER BY at")
+            .bind(dataset)
+            .bind(dataset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| Override {
+                dataset: r.get(0),
+                record_id: r.get(1),
+                kind: r.get(2),
+                reason: r.get(3),
+                by_whom: r.get(4),
+                at: r.get(5),
+            })
+            .collect())
+    }
+
+    /// Stores one reconciliation result.
+    pub async fn record_reconciliation(
+        &self,
+        platform: &str,
+        dataset: &str,
+        source_unit: &str,
+        differences: usize,
+        result: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO reconciliations (at, platform, dataset, source_unit, clean, differences, result) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(now())
+            .bind(platform)
+            .bind(dataset)
+            .bind(source_unit)
+            .bind(differences == 0)
+            .bind(differences as i64)
+            .bind(result.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
         Ok(())
     }
 

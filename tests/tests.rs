@@ -7,3 +7,4 @@ mod cli;
 mod crash;
 mod jobs;
 mod push_faults;
+mod reconcile;

@@ -14,12 +14,13 @@
 
 pub mod client;
 
+use crate::record::pack_id;
 use crate::schema::Dataset;
 use crate::snapshot::{self, SnapshotStore};
-use crate::state::{Rejection, StateError, StateStore};
+use crate::state::{PendingOp, Rejection, StateError, StateStore};
 use arrow_array::Array;
 use client::{PlatformClient, SendOutcome};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -120,6 +121,58 @@ pub async fn push_platform(
     report
 }
 
+/// Why a record is withdrawn when it left the source.
+pub const REASON_LEFT_SOURCE: &str = "数据源已撤销 (record left the source)";
+
+/// The state a record should have upstream: its version, or its withdrawal.
+fn desired(version: &str, override_reason: Option<&String>) -> (&'static str, String) {
+    match override_reason {
+        Some(_) => ("withdraw", format!("w-{version}")),
+        None => ("upsert", version.to_string()),
+    }
+}
+
+/// Batches of record JSON per reporting unit, cut at the contract's limits.
+struct Batcher {
+    limit: usize,
+    open: HashMap<String, BatchBuilder>,
+    full: Vec<BatchBuilder>,
+}
+
+impl Batcher {
+    fn add(&mut self, unit: &str, id: &str, bytes: Vec<u8>) {
+        let builder = self
+            .open
+            .entry(unit.to_string())
+            .or_insert_with(|| BatchBuilder {
+                source_unit: unit.to_string(),
+                records: Vec::new(),
+                ids: Vec::new(),
+                bytes: 0,
+            });
+        if builder.records.len() >= self.limit || builder.bytes + bytes.len() > MAX_BATCH_BYTES {
+            let fresh = BatchBuilder {
+                source_unit: unit.to_string(),
+                records: Vec::new(),
+                ids: Vec::new(),
+                bytes: 0,
+            };
+            self.full.push(std::mem::replace(builder, fresh));
+        }
+        builder.bytes += bytes.len() + 1;
+        builder.records.push(bytes);
+        builder.ids.push(id.to_string());
+    }
+
+    fn finish(mut self) -> Vec<BatchBuilder> {
+        let mut rest: Vec<BatchBuilder> = self.open.into_values().collect();
+        rest.sort_by(|a, b| a.source_unit.cmp(&b.source_unit));
+        self.full.extend(rest);
+        self.full.retain(|b| !b.records.is_empty());
+        self.full
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn push_dataset(
     client: &PlatformClient,
@@ -135,43 +188,99 @@ async fn push_dataset(
     let name = &client.config.name;
     let path = store.data_file(&ds.code);
     let ledger = state.ledger(name, &ds.code).await?;
-    // Which snapshot records the platform lacks at their current version.
-    let mut new_pending: Vec<(String, String, String)> = Vec::new();
-    let mut to_send: HashMap<String, String> = HashMap::new();
+    let overrides: HashMap<String, String> = state
+        .overrides(Some(&ds.code))
+        .await?
+        .into_iter()
+        .map(|o| {
+            let why = if o.kind == "hold" {
+                format!("异议处理中 (objection): {}", o.reason)
+            } else {
+                o.reason
+            };
+            (o.record_id, why)
+        })
+        .collect();
+    // What the platform lacks: records at a version (or a withdrawal) it has not acknowledged.
+    let mut new_pending: Vec<PendingOp> = Vec::new();
+    let mut seen: HashSet<[u8; 16]> = HashSet::new();
     snapshot::read_batches(&path, Some(&["record_id", "version", "source_unit"]), |b| {
         let ids = snapshot::str_col(&b, "record_id").expect("record_id");
         let vers = snapshot::str_col(&b, "version").expect("version");
         let units = snapshot::str_col(&b, "source_unit").expect("source_unit");
         for i in 0..b.num_rows() {
-            let (id, ver) = (ids.value(i), vers.value(i));
-            match ledger.get(id) {
-                Some(e) if e.version == ver && e.status != "pending" => {}
-                Some(e) if e.version == ver => {
-                    to_send.insert(id.to_string(), ver.to_string());
+            let id = ids.value(i);
+            seen.insert(pack_id(id));
+            let reason = overrides.get(id);
+            let (op, want) = desired(vers.value(i), reason);
+            let needed = match ledger.get(id) {
+                Some(e) if e.version == want => false, // acked, rejected, or already pending
+                Some(e) if e.status == "sent" => false, // in flight; resolved first
+                None => op == "upsert",                // never sent: nothing to withdraw
+                Some(e) => {
+                    op == "upsert"
+                        || (e.op == "upsert" && e.status == "acked")
+                        || e.op == "withdraw"
                 }
-                Some(e) if e.status == "sent" => {
-                    // An older version is in flight without an answer; it is resolved first.
-                }
-                _ => {
-                    new_pending.push((id.to_string(), units.value(i).to_string(), ver.to_string()));
-                    to_send.insert(id.to_string(), ver.to_string());
-                }
+            };
+            if needed {
+                new_pending.push(PendingOp {
+                    record_id: id.to_string(),
+                    source_unit: units.value(i).to_string(),
+                    version: want,
+                    op: op.to_string(),
+                    reason: reason.cloned(),
+                });
             }
         }
         Ok(())
     })?;
+    // Records the platform holds that left the snapshot are withdrawn.
+    for (id, e) in &ledger {
+        if e.op == "upsert" && e.status == "acked" && !seen.contains(&pack_id(id)) {
+            new_pending.push(PendingOp {
+                record_id: id.clone(),
+                source_unit: e.source_unit.clone(),
+                version: format!("w-{}", e.version),
+                op: "withdraw".into(),
+                reason: Some(REASON_LEFT_SOURCE.into()),
+            });
+        }
+    }
     if dry_run {
-        report.pushed += to_send.len() as u64;
+        let already = ledger.values().filter(|e| e.status == "pending").count();
+        report.pushed += (new_pending.len() + already) as u64;
         return Ok(());
     }
     state.mark_pending(name, &ds.code, &new_pending).await?;
-    if to_send.is_empty() {
+    let pending: HashMap<String, PendingOp> = state
+        .pending(name, &ds.code)
+        .await?
+        .into_iter()
+        .map(|p| (p.record_id.clone(), p))
+        .collect();
+    if pending.is_empty() {
         return Ok(());
     }
-    // Second pass: the payloads of the records to send, batched per reporting unit.
-    let mut builders: HashMap<String, BatchBuilder> = HashMap::new();
+    let mut batcher = Batcher {
+        limit: client.config.batch_records.clamp(1, MAX_BATCH_RECORDS),
+        open: HashMap::new(),
+        full: Vec::new(),
+    };
+    // Withdrawals need no payload.
+    let mut withdrawals: Vec<&PendingOp> =
+        pending.values().filter(|p| p.op == "withdraw").collect();
+    withdrawals.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+    for p in withdrawals {
+        let rec = serde_json::json!({"record_id": p.record_id, "op": "withdraw", "version": p.version, "reason": p.reason.clone().unwrap_or_default()});
+        batcher.add(
+            &p.source_unit,
+            &p.record_id,
+            serde_json::to_vec(&rec).expect("a record serialises"),
+        );
+    }
+    // Upserts carry the snapshot's values.
     let mut ready: Vec<BatchBuilder> = Vec::new();
-    let mut pending_batches = Vec::new();
     snapshot::read_batches(&path, None, |b| {
         let ids = snapshot::str_col(&b, "record_id").expect("record_id");
         let vers = snapshot::str_col(&b, "version").expect("version");
@@ -183,8 +292,9 @@ async fn push_dataset(
             .collect();
         for i in 0..b.num_rows() {
             let id = ids.value(i);
-            if to_send.get(id).map(String::as_str) != Some(vers.value(i)) {
-                continue;
+            match pending.get(id) {
+                Some(p) if p.op == "upsert" && p.version == vers.value(i) => {}
+                _ => continue,
             }
             let mut data = serde_json::Map::new();
             for (f, col) in ds.fields.iter().zip(&fields) {
@@ -196,44 +306,17 @@ async fn push_dataset(
                 data.insert(f.code.clone(), v);
             }
             let rec = serde_json::json!({"record_id": id, "op": "upsert", "version": vers.value(i), "data": data});
-            let bytes = serde_json::to_vec(&rec).expect("a record serialises");
-            let unit = units.value(i).to_string();
-            let builder = builders
-                .entry(unit.clone())
-                .or_insert_with(|| BatchBuilder {
-                    source_unit: unit.clone(),
-                    records: Vec::new(),
-                    ids: Vec::new(),
-                    bytes: 0,
-                });
-            if builder.records.len() >= client.config.batch_records.clamp(1, MAX_BATCH_RECORDS)
-                || builder.bytes + bytes.len() > MAX_BATCH_BYTES
-            {
-                let full = std::mem::replace(
-                    builder,
-                    BatchBuilder {
-                        source_unit: unit.clone(),
-                        records: Vec::new(),
-                        ids: Vec::new(),
-                        bytes: 0,
-                    },
-                );
-                ready.push(full);
-            }
-            builder.bytes += bytes.len() + 1;
-            builder.records.push(bytes);
-            builder.ids.push(id.to_string());
+            batcher.add(
+                units.value(i),
+                id,
+                serde_json::to_vec(&rec).expect("a record serialises"),
+            );
         }
-        pending_batches.append(&mut ready);
+        ready.append(&mut batcher.full);
         Ok(())
     })?;
-    let mut rest: Vec<BatchBuilder> = builders.into_values().collect();
-    rest.sort_by(|a, b| a.source_unit.cmp(&b.source_unit));
-    pending_batches.extend(rest);
-    for b in pending_batches {
-        if b.records.is_empty() {
-            continue;
-        }
+    ready.extend(batcher.finish());
+    for b in ready {
         *seq += 1;
         let batch_id = format!("{run_id}-{name}-{}-{:05}", ds.code, seq);
         let mut body = Vec::with_capacity(b.bytes + 256);
