@@ -114,6 +114,10 @@ struct DatasetFile {
     decision_date: Option<String>,
     #[serde(default = "yes")]
     push: bool,
+    #[serde(default)]
+    publication_end: Option<String>,
+    #[serde(default)]
+    max_publication_years: Option<u32>,
     field: Vec<FieldDef>,
 }
 
@@ -132,6 +136,10 @@ pub struct Dataset {
     pub decision_date: Option<usize>,
     /// Whether the dataset goes to the platforms (reference data such as the register does not).
     pub push: bool,
+    /// The field holding the end of the publication period (公示截止期), if any.
+    pub publication_end: Option<usize>,
+    /// The longest publication, in years from the decision date (the 3-year maximum).
+    pub max_publication_years: Option<u32>,
     index: HashMap<String, usize>,
     conditions: Vec<Option<(usize, Condition)>>,
     placeholder_needs: Vec<Option<usize>>,
@@ -174,6 +182,10 @@ impl Dataset {
             .iter()
             .map(|k| pos(k))
             .collect::<Result<Vec<_>, _>>()?;
+        let publication_end = match &file.publication_end {
+            Some(f) => Some(pos(f)?),
+            None => None,
+        };
         let decision_date = match &file.decision_date {
             Some(d) => Some(pos(d)?),
             None => None,
@@ -204,6 +216,8 @@ impl Dataset {
             key,
             decision_date,
             push: file.push,
+            publication_end,
+            max_publication_years: file.max_publication_years,
             index,
             conditions,
             placeholder_needs,
@@ -312,6 +326,21 @@ impl Dataset {
             }
         }
         Ok(())
+    }
+
+    /// The last day of publication of a record, when the dataset limits it: the
+    /// 公示截止期 field if filled, else the decision date plus the maximum years.
+    pub fn publication_ends(
+        &self,
+        values: &dyn Fn(usize) -> Option<String>,
+    ) -> Option<chrono::NaiveDate> {
+        let parse = |s: String| chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok();
+        if let Some(end) = self.publication_end.and_then(values).and_then(parse) {
+            return Some(end);
+        }
+        let years = self.max_publication_years?;
+        let decided = self.decision_date.and_then(values).and_then(parse)?;
+        decided.checked_add_months(chrono::Months::new(12 * years))
     }
 
     /// The upstream rejection code for a local reason code (upstream-api.md).

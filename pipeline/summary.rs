@@ -65,8 +65,8 @@ pub fn render(r: &RunReport) -> String {
         let rejected: u64 = p.rejected.values().sum();
         let _ = writeln!(
             s,
-            "  {} {}: 推送 pushed {} · 接受 accepted {} · 拒绝 rejected {} · 待推送 pending {}",
-            p.platform, p.title, p.pushed, p.accepted, rejected, p.pending
+            "  {} {}: 推送 pushed {} (其中撤回 withdrawals {}) · 接受 accepted {} · 拒绝 rejected {} · 待推送 pending {}",
+            p.platform, p.title, p.pushed, p.withdrawn, p.accepted, rejected, p.pending
         );
         if !p.rejected.is_empty() {
             let codes: Vec<String> = p.rejected.iter().map(|(k, v)| format!("{k} {v}")).collect();

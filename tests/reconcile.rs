@@ -180,3 +180,51 @@ fn manual_withdrawal_and_objection_hold() {
     assert_exit(&w.xinyong(&["reconcile"]), 0);
     assert_eq!(sim.stats()["same_version_upserts"], 0);
 }
+
+#[test]
+fn penalties_are_withdrawn_when_their_publication_period_ends() {
+    let w = Workdir::new();
+    let sim = Simulator::start("jiamusi", &[]);
+    w.configure(&[&sim], &PlatformOpts::default());
+    assert_exit(&w.xinyong(&["run"]), 0);
+    // Penalties decided in 2024 reach the 3-year maximum before 2028.
+    let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
+    let mut old = std::collections::BTreeSet::new();
+    xinyong::snapshot::read_batches(
+        &snap.data_file("xzcf"),
+        Some(&["record_id", "CF_JDRQ"]),
+        |b| {
+            let ids = xinyong::snapshot::str_col(&b, "record_id").unwrap();
+            let dates = xinyong::snapshot::str_col(&b, "CF_JDRQ").unwrap();
+            for i in 0..b.num_rows() {
+                if dates.value(i) < "2025-01-01" {
+                    old.insert(ids.value(i).to_string());
+                }
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert!(!old.is_empty());
+    let o = w.xinyong_env(&["push"], &[("XINYONG_TODAY", "2028-01-01")]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.latest_report()["platforms"][0]["withdrawn"],
+        old.len() as u64
+    );
+    let holdings = sim.holdings(&w.snapshot_holdings().keys().cloned().collect());
+    for ((ds, _), set) in holdings {
+        for (id, _, status) in set {
+            let expect = if ds == "xzcf" && old.contains(&id) {
+                "withdrawn"
+            } else {
+                "active"
+            };
+            assert_eq!(status, expect, "{ds} {id}");
+        }
+    }
+    assert_exit(
+        &w.xinyong_env(&["reconcile"], &[("XINYONG_TODAY", "2028-01-01")]),
+        0,
+    );
+}

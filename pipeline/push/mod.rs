@@ -42,6 +42,8 @@ pub struct PlatformReport {
     pub pushed: u64,
     /// Records acknowledged.
     pub accepted: u64,
+    /// Withdrawals sent (manual, holds, expired publication, records that left the source).
+    pub withdrawn: u64,
     /// Records rejected, by code.
     pub rejected: BTreeMap<String, u64>,
     /// Records still pending or sent without a final answer after the run.
@@ -119,6 +121,21 @@ pub async fn push_platform(
     }
     report.wire = client.stats.lock().expect("not poisoned").clone();
     report
+}
+
+/// Why a record is withdrawn when its publication period ended.
+pub const REASON_EXPIRED: &str = "公示期满 (publication period ended)";
+
+/// Today in China (UTC+8); `XINYONG_TODAY=YYYY-MM-DD` replaces it for tests and replays.
+pub fn today() -> chrono::NaiveDate {
+    if let Some(d) = std::env::var("XINYONG_TODAY")
+        .ok()
+        .and_then(|s| chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+    {
+        return d;
+    }
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    chrono::Utc::now().with_timezone(&cst).date_naive()
 }
 
 /// Why a record is withdrawn when it left the source.
@@ -204,14 +221,27 @@ async fn push_dataset(
     // What the platform lacks: records at a version (or a withdrawal) it has not acknowledged.
     let mut new_pending: Vec<PendingOp> = Vec::new();
     let mut seen: HashSet<[u8; 16]> = HashSet::new();
-    snapshot::read_batches(&path, Some(&["record_id", "version", "source_unit"]), |b| {
+    let today = today();
+    let expired_reason = REASON_EXPIRED.to_string();
+    let mut columns = vec!["record_id", "version", "source_unit"];
+    for i in [ds.publication_end, ds.decision_date].into_iter().flatten() {
+        columns.push(ds.fields[i].code.as_str());
+    }
+    snapshot::read_batches(&path, Some(&columns), |b| {
         let ids = snapshot::str_col(&b, "record_id").expect("record_id");
         let vers = snapshot::str_col(&b, "version").expect("version");
         let units = snapshot::str_col(&b, "source_unit").expect("source_unit");
         for i in 0..b.num_rows() {
             let id = ids.value(i);
             seen.insert(pack_id(id));
-            let reason = overrides.get(id);
+            let field = |f: usize| {
+                let col = snapshot::str_col(&b, &ds.fields[f].code)?;
+                col.is_valid(i).then(|| col.value(i).to_string())
+            };
+            let expired = ds.publication_ends(&field).is_some_and(|end| today > end);
+            let reason = overrides
+                .get(id)
+                .or(if expired { Some(&expired_reason) } else { None });
             let (op, want) = desired(vers.value(i), reason);
             let needed = match ledger.get(id) {
                 Some(e) if e.version == want => false, // acked, rejected, or already pending
@@ -271,6 +301,7 @@ async fn push_dataset(
     let mut withdrawals: Vec<&PendingOp> =
         pending.values().filter(|p| p.op == "withdraw").collect();
     withdrawals.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+    report.withdrawn += withdrawals.len() as u64;
     for p in withdrawals {
         let rec = serde_json::json!({"record_id": p.record_id, "op": "withdraw", "version": p.version, "reason": p.reason.clone().unwrap_or_default()});
         batcher.add(
