@@ -39,6 +39,7 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
                         .join("simulator")
                         .join(format!("{}.json", p.name)),
                 ),
+                reject_prefix: None,
             },
             "127.0.0.1:0",
         )

@@ -155,6 +155,9 @@ enum Command {
         /// Keep holdings in this JSON file across restarts.
         #[arg(long)]
         state_file: Option<PathBuf>,
+        /// Reject records whose id starts with this prefix (bad_value), for tests of rejections.
+        #[arg(long)]
+        reject_prefix: Option<String>,
     },
     /// Parse and check the configuration, every mapping file and the schema files.
     Check,
@@ -482,6 +485,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
             processing_ms,
             seed,
             state_file,
+            reject_prefix,
         } => {
             let apps = apps
                 .iter()
@@ -505,6 +509,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 processing_ms,
                 seed,
                 state_file,
+                reject_prefix,
             };
             let running = simulator::start(cfg, &listen)
                 .await

@@ -78,6 +78,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Where holdings persist between restarts (JSON); in memory only when `None`.
     pub state_file: Option<PathBuf>,
+    /// Records whose id starts with this prefix are rejected with `bad_value`, standing
+    /// in for a provincial rule the city does not know (tests of per-record rejection).
+    pub reject_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -353,6 +356,15 @@ impl Sim {
                     }
                     None => rejected.push(json!({"record_id": id, "code": "unknown_record", "message": "withdraw of a record never held"})),
                 }
+                continue;
+            }
+            if self
+                .cfg
+                .reject_prefix
+                .as_deref()
+                .is_some_and(|p| id.starts_with(p))
+            {
+                rejected.push(json!({"record_id": id, "code": "bad_value", "message": "simulated provincial rule"}));
                 continue;
             }
             if let Err((code, message)) = check_record(&ds, &r["data"]) {

@@ -75,3 +75,30 @@ fn thirty_percent_faults_end_with_the_clean_holdings() {
     let report = w.latest_report();
     assert_eq!(report["platforms"][0]["pending"], 0);
 }
+
+#[test]
+fn rejected_records_keep_their_code_and_are_not_resent_until_they_change() {
+    let w = Workdir::new();
+    let sim = Simulator::start("jiamusi", &["--reject-prefix", "0"]);
+    w.configure(&[&sim], &PlatformOpts::default());
+    let o = w.xinyong(&["run"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("拒绝原因 rejected by code: bad_value"),
+        "{}",
+        stdout(&o)
+    );
+    let p = &w.latest_report()["platforms"][0];
+    let rejected = p["rejected"]["bad_value"].as_u64().unwrap();
+    assert!(rejected > 0);
+    assert_eq!(
+        p["accepted"].as_u64().unwrap() + rejected,
+        p["pushed"].as_u64().unwrap()
+    );
+    // The ledger keeps them with their code; the next run does not send them again.
+    let o = w.xinyong(&["run"]);
+    assert_exit(&o, 0);
+    assert_eq!(w.latest_report()["platforms"][0]["pushed"], 0);
+    // What the platform holds is what the ledger says it acknowledged.
+    assert_exit(&w.xinyong(&["reconcile"]), 0);
+}
