@@ -12,8 +12,10 @@ run: ## Build and run the demo: fixtures → snapshot → both platform simulato
 test: ## The whole test suite: unit, property and end-to-end tests
 	$(CARGO) test --workspace
 
-bench: ## Benchmarks (see issue 8; not yet written)
-	@echo "make bench: no benchmark yet (issue 8)"; exit 1
+bench: ## Penalties full load 100k/1M/10M + incremental (/usr/bin/time -v), then stage micro-benchmarks
+	$(CARGO) build --release --bin xinyong
+	bash pipeline/benches/full_load.sh
+	$(CARGO) bench --bench stages
 
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check

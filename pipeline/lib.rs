@@ -15,6 +15,7 @@ pub mod demo;
 pub mod fixtures_gen;
 pub mod ids;
 pub mod ingest;
+pub mod loadgen;
 pub mod mapping;
 pub mod masking;
 pub mod push;

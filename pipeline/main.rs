@@ -171,6 +171,22 @@ enum Command {
         #[command(subcommand)]
         command: CalendarCommand,
     },
+    /// Generate the benchmark's penalties export (deterministic; GB18030).
+    #[command(hide = true)]
+    GenLoad {
+        /// Rows.
+        #[arg(long)]
+        rows: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 8)]
+        seed: u64,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write the incremental export that follows a history of this many rows.
+        #[arg(long)]
+        incremental_of: Option<u64>,
+    },
     /// Regenerate the demo fixtures (deterministic).
     #[command(hide = true)]
     GenFixtures {
@@ -597,6 +613,17 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
                     }
                 }
             }
+            Ok(0)
+        }
+        Command::GenLoad {
+            rows,
+            seed,
+            out,
+            incremental_of,
+        } => {
+            xinyong::loadgen::write_export(&out, rows, seed, incremental_of)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {} ({rows} rows)", out.display());
             Ok(0)
         }
         Command::GenFixtures { out } => {

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod bench_semantics;
 mod cli;
 mod crash;
 mod jobs;

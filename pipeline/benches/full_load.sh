@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make bench`, part 1: the penalties full load (issue 8) through the real pipeline —
+# `xinyong run --no-push`, the same code path as a nightly run — on generated exports
+# of 100k, 1M and 10M rows, each measured with /usr/bin/time -v; then the nightly
+# incremental case: a 1M-record history and a new export of 10k rows.
+#
+# Inputs are generated once (fixed seed) and cached under $BENCH_DIR
+# (default target/bench-data). BENCH_SIZES="100000 1000000" limits the sizes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${XINYONG_BIN:-${CARGO_TARGET_DIR:-target}/release/xinyong}
+DIR=${BENCH_DIR:-${CARGO_TARGET_DIR:-target}/bench-data}
+SIZES=${BENCH_SIZES:-"100000 1000000 10000000"}
+MAPPINGS=$(pwd)/fixtures/bench/mappings
+mkdir -p "$DIR"
+
+input() { # rows [incremental_of] -> path of the cached export
+  local rows=$1 inc=${2:-}
+  local name="penalties-${rows}${inc:+-after-$inc}.csv"
+  if [ ! -f "$DIR/inputs/$name" ]; then
+    echo "generating $name ..." >&2
+    "$BIN" gen-load --rows "$rows" --out "$DIR/inputs/$name" ${inc:+--incremental-of "$inc"} >&2
+  fi
+  echo "$DIR/inputs/$name"
+}
+
+setup() { # name input -> run directory with config and the input dropped in
+  local run="$DIR/runs/$1"
+  rm -rf "$run"
+  mkdir -p "$run/input"
+  ln -s "$(realpath "$2")" "$run/input/export.csv"
+  cat > "$run/xinyong.toml" <<TOML
+data_dir = "data"
+mappings = "$MAPPINGS"
+TOML
+  echo "$run"
+}
+
+measure() { # label rows run-dir
+  local label=$1 rows=$2 run=$3
+  /usr/bin/time -v "$BIN" --config "$run/xinyong.toml" run --no-push > "$run/summary.txt" 2> "$run/time.txt" || {
+    echo "run failed:"; cat "$run/summary.txt" "$run/time.txt"; exit 1; }
+  local wall rss secs
+  wall=$(grep "Elapsed (wall clock)" "$run/time.txt" | awk '{print $NF}')
+  rss=$(grep "Maximum resident set size" "$run/time.txt" | awk '{print $NF}')
+  secs=$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  printf "%-28s %10s %9.2f %12.0f %10.1f\n" "$label" "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+  grep -E "读取 read" "$run/summary.txt" | sed 's/^ */    /' >&2
+}
+
+printf "%-28s %10s %9s %12s %10s\n" "scenario" "rows" "wall s" "rows/s" "peak MiB"
+for n in $SIZES; do
+  run=$(setup "full-$n" "$(input "$n")")
+  measure "full load" "$n" "$run"
+done
+
+# Incremental: the 1M full load's state is the history; a new 10k export arrives.
+if [ -d "$DIR/runs/full-1000000/data" ]; then
+  run="$DIR/runs/incremental"
+  rm -rf "$run"
+  cp -r "$DIR/runs/full-1000000" "$run"
+  sed -i "s#^mappings = .*#mappings = \"$MAPPINGS\"#" "$run/xinyong.toml"
+  # The night's drop directory holds the new export only (read files are archived).
+  rm "$run/input/export.csv"
+  ln -s "$(realpath "$(input 10000 1000000)")" "$run/input/export-next.csv"
+  measure "incremental (1M + 10k)" 10000 "$run"
+fi

@@ -1,0 +1,135 @@
+//! `make bench`, part 2: micro-benchmarks of the hot stages of the penalties full load
+//! (divan): decode + parse, credit-code check, date parsing, dedupe, Parquet write.
+
+use std::collections::HashSet;
+use xinyong::dedupe::{DedupeIndex, Winner};
+use xinyong::loadgen;
+
+fn main() {
+    divan::main();
+}
+
+const ROWS: u64 = 20_000;
+
+fn export_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in").join("export.csv");
+    loadgen::write_export(&path, ROWS, 8, None).unwrap();
+    (dir, path)
+}
+
+#[divan::bench(sample_count = 10)]
+fn decode_and_parse_20k_rows(bencher: divan::Bencher) {
+    let (dir, _) = export_file();
+    let cfg = connectors::SourceConfig::FileDrop(connectors::sources::file_drop::FileDropConfig {
+        dir: dir.path().join("in"),
+        pattern: "*.csv".into(),
+        sheet: None,
+    });
+    let cx = connectors::ReadContext {
+        expected_columns: loadgen::HEADER.split(',').map(String::from).collect(),
+        already_read: HashSet::new(),
+        base_dir: "/".into(),
+    };
+    bencher.bench(|| {
+        let mut src = cfg.build(&cx).unwrap();
+        let mut n = 0;
+        while let Some(b) = src.next_batch().unwrap() {
+            n += b.rows.len();
+        }
+        assert_eq!(n as u64, ROWS);
+    });
+}
+
+#[divan::bench]
+fn credit_code_check_10k(bencher: divan::Bencher) {
+    let codes: Vec<String> = (0..10_000)
+        .map(|i| xinyong::ids::normalise_code(&loadgen::export_row(8, i).code))
+        .collect();
+    bencher.bench(|| {
+        codes
+            .iter()
+            .filter(|c| xinyong::ids::check_uscc(c).is_ok())
+            .count()
+    });
+}
+
+#[divan::bench]
+fn date_parse_10k(bencher: divan::Bencher) {
+    let dates: Vec<String> = (0..10_000)
+        .map(|i| loadgen::export_row(8, i).date)
+        .collect();
+    bencher.bench(|| {
+        dates
+            .iter()
+            .filter(|d| xinyong::transforms::parse_date(d, false).is_some())
+            .count()
+    });
+}
+
+#[divan::bench]
+fn dedupe_100k(bencher: divan::Bencher) {
+    let ids: Vec<[u8; 16]> = (0..100_000u64)
+        .map(|i| {
+            let r = loadgen::base_row(8, i % 95_000, false);
+            xinyong::record::pack_id(&format!(
+                "{:032x}",
+                (r.updated as u128) << 64 | i as u128 % 95_000
+            ))
+        })
+        .collect();
+    bencher.bench(|| {
+        let mut ix = DedupeIndex::default();
+        for (seq, id) in ids.iter().enumerate() {
+            ix.offer(
+                *id,
+                Winner {
+                    updated: seq as i64 % 7,
+                    seq: seq as u64,
+                    version: *id,
+                },
+            );
+        }
+        ix.len()
+    });
+}
+
+#[divan::bench(sample_count = 10)]
+fn parquet_write_20k(bencher: divan::Bencher) {
+    let ds = xinyong::schema::registry().get("xzcf").unwrap();
+    let schema = xinyong::snapshot::arrow_schema(&ds);
+    let feed: std::sync::Arc<str> = "f".into();
+    let records: Vec<xinyong::record::Record> = (0..ROWS)
+        .map(|i| {
+            let r = loadgen::base_row(8, i, false);
+            let mut values = vec![String::new(); ds.fields.len()];
+            values[ds.position("CF_XDR_MC").unwrap()] = r.name;
+            values[ds.position("CF_XDR_SHXYM").unwrap()] = r.code;
+            values[ds.position("CF_WSH").unwrap()] = r.wsh;
+            values[ds.position("CF_SY").unwrap()] = r.fact;
+            values[ds.position("CF_NR").unwrap()] = r.content;
+            xinyong::record::Record {
+                record_id: xinyong::record::record_id(&ds, &values),
+                version: xinyong::record::version(&ds, &values),
+                feed: feed.clone(),
+                source_unit: feed.clone(),
+                updated_at: None,
+                source_file: feed.clone(),
+                source_line: i,
+                run_id: feed.clone(),
+                values,
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    bencher.bench(|| {
+        let mut w =
+            xinyong::snapshot::AtomicParquet::create(&dir.path().join("x.parquet"), schema.clone())
+                .unwrap();
+        for chunk in records.chunks(8192) {
+            w.write(&xinyong::snapshot::records_to_batch(&ds, &schema, chunk))
+                .unwrap();
+        }
+        w.publish().unwrap()
+    });
+}

@@ -1,0 +1,318 @@
+//! The benchmark job's semantics (issue 8) on a small hand-written export, against
+//! hand-computed expectations: every quarantine reason and its order, every date form,
+//! amount edge cases, the dedupe tie rule, line numbers after a multi-line cell.
+
+use crate::util::*;
+use arrow_array::Array;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+const AUTH: &str = "11230881MB00123433";
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    name: &str,
+    code: &str,
+    wsh: &str,
+    category: &str,
+    content: &str,
+    amount: &str,
+    date: &str,
+    updated: &str,
+) -> Vec<String> {
+    [
+        name,
+        code,
+        "王建国",
+        wsh,
+        "销售不合格产品",
+        "经查，事实清楚",
+        "《中华人民共和国产品质量法》第四十九条",
+        category,
+        content,
+        amount,
+        date,
+        "同江市市场监督管理局",
+        AUTH,
+        updated,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn csv(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut text = String::from(xinyong::loadgen::HEADER);
+    text.push_str("\r\n");
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .map(|c| {
+                if c.contains([',', '"', '\r', '\n']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        text.push_str(&cells.join(","));
+        text.push_str("\r\n");
+    }
+    encoding_rs::GB18030.encode(&text).0.into_owned()
+}
+
+fn rid(code: &str, wsh: &str) -> String {
+    hex::encode(&Sha256::digest(format!("xzcf|{code}|{wsh}").as_bytes())[..16])
+}
+
+#[test]
+fn penalties_full_load_semantics() {
+    let c1 = "91110000802100433B".to_string();
+    let c2 = xinyong::ids::complete_uscc("91230881MA1BC3D4").unwrap();
+    let c3 = xinyong::ids::complete_uscc("92230881MA7QK2X5").unwrap();
+    let bad_check = format!("{}{}", &c1[..17], if c1.ends_with('B') { "C" } else { "B" });
+    let t = "2024-03-06 10:00:00";
+    let fullwidth_lower: String = c2
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap()
+            } else {
+                c
+            }
+        })
+        .collect();
+    let rows = vec![
+        row(
+            "同江市江华商贸有限公司",
+            &c1,
+            "W1",
+            "罚款",
+            "罚款1500元",
+            "1,500.00",
+            "2024-03-05",
+            t,
+        ), // line 2
+        row("", "bad", "W9", "罚款", "x", "1", "2024-02-30", t), // 3: empty name comes first
+        row(
+            "甲公司",
+            &bad_check,
+            "W9",
+            "罚款",
+            "x",
+            "1",
+            "2024-02-30",
+            t,
+        ), // 4: code before date
+        row("甲公司", &c1[..17], "W9", "罚款", "x", "1", "2024-03-05", t), // 5: length
+        row(
+            "乙公司",
+            &format!("\u{3000}{fullwidth_lower}\u{a0}"),
+            "W2",
+            "罚款",
+            "x",
+            "0.05",
+            "2024/3/5",
+            t,
+        ), // 6
+        row(
+            "丙公司",
+            &format!("\t{c3} "),
+            "W3",
+            "罚款",
+            "x",
+            "12,345,678.9",
+            "20240305",
+            t,
+        ), // 7
+        row("丁公司", &c1, "W4", "警告", "警告", "", "2024年3月5日", t), // 8
+        row("戊公司", &c1, "W5", "罚款", "x", "1", "2024-02-30", t), // 9: bad date
+        row(
+            "己公司",
+            &c1.replace('0', "I"),
+            "W5",
+            "罚款",
+            "x",
+            "1",
+            "2024-03-05",
+            t,
+        ), // 10: alphabet
+        row(
+            "庚公司",
+            &c2,
+            "W6",
+            "罚款",
+            "第一版",
+            "1",
+            "2024-03-05",
+            "2024-05-01 08:00:00",
+        ), // 11: tie, loses
+        row(
+            "庚公司",
+            &format!(" {} ", c2.to_lowercase()),
+            "W6",
+            "罚款",
+            "第二版",
+            "1",
+            "2024-03-05",
+            "2024-05-01 08:00:00",
+        ), // 12: tie, later row wins
+        row(
+            "辛公司",
+            &c3,
+            "W7",
+            "罚款",
+            "新",
+            "1",
+            "2024-03-05",
+            "2024-06-01 12:00:00",
+        ), // 13: newer wins
+        row(
+            "辛公司",
+            &c3,
+            "W7",
+            "罚款",
+            "旧",
+            "1",
+            "2024-03-05",
+            "2024-05-30 12:00:00",
+        ), // 14: older, later in file
+        row(
+            "壬公司",
+            &c3,
+            "W8",
+            "罚款",
+            "第一行\r\n第二行",
+            "1",
+            "2024-03-05",
+            t,
+        ), // 15-16: two lines
+        row("  ", &c1, "W10", "罚款", "x", "1", "2024-03-05", t), // 17: blank name
+    ];
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("input")).unwrap();
+    std::fs::write(w.path().join("input/export.csv"), csv(&rows)).unwrap();
+    std::fs::write(
+        w.config(),
+        format!("data_dir = \"data\"\nmappings = \"{ROOT}/fixtures/bench/mappings\"\nbase_dir = \".\"\n"),
+    )
+    .unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 0);
+    let c = &w.latest_report()["feeds"][0]["counts"];
+    assert_eq!(
+        (
+            c["read"].as_u64(),
+            c["kept"].as_u64(),
+            c["quarantined"].as_u64(),
+            c["superseded"].as_u64()
+        ),
+        (Some(15), Some(7), Some(6), Some(2)),
+        "{c}"
+    );
+
+    // The quarantine: first reason in order, the 1-based line, the row as decoded.
+    let qdir = w.data().join("quarantine/feed=penalties_full_load");
+    let qfile = std::fs::read_dir(&qdir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut q: BTreeMap<u64, (String, String, serde_json::Value)> = BTreeMap::new();
+    xinyong::snapshot::read_batches(&qfile, None, |b| {
+        let col = |n: &str| xinyong::snapshot::str_col(&b, n).unwrap();
+        let lines = xinyong::snapshot::u64_col(&b, "source_line").unwrap();
+        for i in 0..b.num_rows() {
+            q.insert(
+                lines.value(i),
+                (
+                    col("reason").value(i).into(),
+                    col("field").value(i).into(),
+                    serde_json::from_str(col("raw").value(i)).unwrap(),
+                ),
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+    let reasons: Vec<(u64, &str)> = q.iter().map(|(l, (r, _, _))| (*l, r.as_str())).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (3, "missing_field"),
+            (4, "uscc_check"),
+            (5, "uscc_length"),
+            (9, "bad_date"),
+            (10, "uscc_charset"),
+            (17, "missing_field")
+        ]
+    );
+    assert_eq!(q[&3].1, "CF_XDR_MC");
+    assert_eq!(q[&4].2["统一社会信用代码"], bad_check.as_str());
+    assert_eq!(
+        q[&17].2["企业名称"], "  ",
+        "the row is kept exactly as decoded"
+    );
+
+    // The snapshot: identity, dates, amounts, the tie rule.
+    let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
+    let mut got: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
+    xinyong::snapshot::read_batches(&snap.data_file("xzcf"), None, |b| {
+        let cols = [
+            "record_id",
+            "CF_WSH",
+            "CF_XDR_SHXYM",
+            "CF_JDRQ",
+            "CF_NR_FK",
+            "CF_NR",
+            "updated_at",
+        ];
+        for i in 0..b.num_rows() {
+            let mut m = BTreeMap::new();
+            for c in cols {
+                let a = xinyong::snapshot::str_col(&b, c).unwrap();
+                m.insert(c.to_string(), a.is_valid(i).then(|| a.value(i).to_string()));
+            }
+            got.insert(m["CF_WSH"].clone().unwrap(), m);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        ["W1", "W2", "W3", "W4", "W6", "W7", "W8"]
+    );
+    let v = |w: &str, c: &str| got[w][c].clone();
+    assert_eq!(v("W1", "record_id"), Some(rid(&c1, "W1")));
+    assert_eq!(
+        v("W2", "CF_XDR_SHXYM"),
+        Some(c2.clone()),
+        "full width, lower case and padding normalised"
+    );
+    assert_eq!(v("W3", "CF_XDR_SHXYM"), Some(c3.clone()));
+    for w in ["W1", "W2", "W3", "W4"] {
+        assert_eq!(v(w, "CF_JDRQ").as_deref(), Some("2024-03-05"), "{w}");
+    }
+    assert_eq!(v("W1", "CF_NR_FK").as_deref(), Some("0.150000"));
+    assert_eq!(v("W2", "CF_NR_FK").as_deref(), Some("0.000005"));
+    assert_eq!(v("W3", "CF_NR_FK").as_deref(), Some("1234.567890"));
+    assert_eq!(v("W4", "CF_NR_FK"), None, "empty stays empty");
+    assert_eq!(
+        v("W6", "CF_NR").as_deref(),
+        Some("第二版"),
+        "on a tie the later row wins"
+    );
+    assert_eq!(v("W6", "record_id"), Some(rid(&c2, "W6")));
+    assert_eq!(
+        v("W7", "CF_NR").as_deref(),
+        Some("新"),
+        "the greatest 更新时间 wins"
+    );
+    assert_eq!(
+        v("W7", "updated_at").as_deref(),
+        Some("2024-06-01 12:00:00")
+    );
+    assert_eq!(v("W8", "CF_NR").as_deref(), Some("第一行\r\n第二行"));
+}
