@@ -14,7 +14,7 @@ use crate::snapshot::{self, AtomicParquet, Manifest, SnapshotError, SnapshotStor
 use arrow_array::builder::{StringBuilder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use connectors::{ConnectorError, InputUnit, RawRow, ReadContext};
+use connectors::{ConnectorError, InputUnit, RawBatch, RawRow, ReadContext};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -185,6 +185,57 @@ impl Quarantine {
     }
 }
 
+/// Threads that map, validate and hash rows in parallel (the machine has 2 cores; the
+/// reader and the writer threads share them).
+const MAPPERS: usize = 2;
+
+/// One row after mapping: a record with its identity, or a quarantined row.
+enum MappedRow {
+    Good {
+        line: u64,
+        id: [u8; 16],
+        version: [u8; 16],
+        mapped: crate::mapping::Mapped,
+    },
+    Bad(RawRow, RowProblem),
+}
+
+/// A batch after mapping, with its place in the read order.
+struct MappedBatch {
+    no: u64,
+    unit: Arc<InputUnit>,
+    rows: Vec<MappedRow>,
+}
+
+/// Maps, validates and hashes one batch (runs on a mapper thread).
+fn map_batch(
+    feed: &Feed,
+    register: Option<&crate::register::Register>,
+    no: u64,
+    batch: RawBatch,
+) -> Result<MappedBatch, IngestError> {
+    let binding: Binding = feed.bind(&batch.unit)?;
+    let ds = &feed.dataset;
+    let rows = batch
+        .rows
+        .into_iter()
+        .map(|row| match feed.map_row(&binding, &row, register) {
+            Ok(m) => MappedRow::Good {
+                line: row.line,
+                id: record::record_id_bytes(ds, &m.values),
+                version: record::version_bytes(ds, &m.values),
+                mapped: m,
+            },
+            Err(p) => MappedRow::Bad(row, p),
+        })
+        .collect();
+    Ok(MappedBatch {
+        no,
+        unit: batch.unit,
+        rows,
+    })
+}
+
 fn spill_schema(snapshot: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = snapshot
         .fields()
@@ -224,9 +275,10 @@ pub fn ingest_feed(
         path: spill_path.clone(),
         message: e.to_string(),
     };
-    let mut spill =
+    let spill =
         arrow_ipc::writer::FileWriter::try_new(spill_file, &spill_schema).map_err(ipc_err)?;
 
+    let started = std::time::Instant::now();
     let mut counts = FeedCounts::default();
     let mut index = DedupeIndex::default();
     let mut quarantine = Quarantine {
@@ -238,75 +290,138 @@ pub fn ingest_feed(
     let feed_name: Arc<str> = Arc::from(feed.name.as_str());
     let unit_code: Arc<str> = Arc::from(feed.source_unit.as_str());
     let run: Arc<str> = Arc::from(opts.run_id);
-    let mut bindings: HashMap<String, (Binding, Arc<str>)> = HashMap::new();
+    let mut file_names: HashMap<String, Arc<str>> = HashMap::new();
     let mut rows_per_file: HashMap<String, u64> = HashMap::new();
     let mut seq: u64 = 0;
 
-    while let Some(batch) = source.next_batch()? {
-        let unit = batch.unit.clone();
-        if !bindings.contains_key(&unit.sha256) {
-            let b = feed.bind(&unit)?;
-            bindings.insert(
-                unit.sha256.clone(),
-                (b, Arc::from(unit.display_name().as_str())),
-            );
-        }
-        let (binding, file_name) = &bindings[&unit.sha256];
-        let mut good: Vec<Record> = Vec::with_capacity(batch.rows.len());
-        let mut seqs: Vec<u64> = Vec::with_capacity(batch.rows.len());
-        *rows_per_file.entry(unit.sha256.clone()).or_default() += batch.rows.len() as u64;
-        for row in batch.rows {
-            counts.read += 1;
-            seq += 1;
-            match feed.map_row(binding, &row, opts.register) {
-                Err(p) => {
-                    counts.quarantined += 1;
-                    *counts
-                        .quarantined_by_reason
-                        .entry(p.reason.clone())
-                        .or_default() += 1;
-                    quarantine.push(&unit, row, p);
-                }
-                Ok(m) => {
-                    let rid = record::record_id(&ds, &m.values);
-                    let ver = record::version(&ds, &m.values);
-                    let w = Winner {
-                        updated: m
-                            .updated_at
-                            .map(|t| t.and_utc().timestamp())
-                            .unwrap_or(i64::MIN),
-                        seq,
-                        version: pack_id(&ver),
-                    };
-                    if index.offer(pack_id(&rid), w) {
-                        good.push(Record {
-                            record_id: rid,
-                            version: ver,
-                            feed: feed_name.clone(),
-                            source_unit: unit_code.clone(),
-                            updated_at: m.updated_at,
-                            source_file: file_name.clone(),
-                            source_line: row.line,
-                            run_id: run.clone(),
-                            values: m.values,
-                        });
-                        seqs.push(seq);
-                    }
+    // Pass 1 as a pipeline: a reader thread decodes and parses, MAPPERS threads map,
+    // validate and hash, this thread puts batches back in file order and dedupes, and a
+    // writer thread spills. Channels are bounded, so memory stays a few batches deep.
+    let (source, spilled) = std::thread::scope(|scope| -> Result<_, IngestError> {
+        let (raw_tx, raw_rx) =
+            std::sync::mpsc::sync_channel::<Result<(u64, RawBatch), ConnectorError>>(MAPPERS);
+        let reader = scope.spawn(move || {
+            let mut no = 0;
+            loop {
+                let msg = match source.next_batch() {
+                    Ok(Some(b)) => Ok((no, b)),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                no += 1;
+                let failed = msg.is_err();
+                if raw_tx.send(msg).is_err() || failed {
+                    break;
                 }
             }
+            source
+        });
+        let raw_rx = Arc::new(std::sync::Mutex::new(raw_rx));
+        let (mapped_tx, mapped_rx) =
+            std::sync::mpsc::sync_channel::<Result<MappedBatch, IngestError>>(MAPPERS);
+        for _ in 0..MAPPERS {
+            let (raw_rx, mapped_tx, register) = (raw_rx.clone(), mapped_tx.clone(), opts.register);
+            scope.spawn(move || loop {
+                let next = raw_rx.lock().expect("not poisoned").recv();
+                let Ok(msg) = next else { break };
+                let out = msg
+                    .map_err(IngestError::from)
+                    .and_then(|(no, b)| map_batch(feed, register, no, b));
+                if mapped_tx.send(out).is_err() {
+                    break;
+                }
+            });
         }
-        quarantine.flush(feed, opts.run_id)?;
-        if !good.is_empty() {
-            let b = snapshot::records_to_batch(&ds, &schema, &good);
-            let mut cols = b.columns().to_vec();
-            cols.push(Arc::new(arrow_array::UInt64Array::from(seqs)));
-            let b = RecordBatch::try_new(spill_schema.clone(), cols).expect("spill columns match");
-            spill.write(&b).map_err(ipc_err)?;
+        drop(mapped_tx);
+        let (spill_tx, spill_rx) = std::sync::mpsc::sync_channel::<RecordBatch>(1);
+        let writer = scope.spawn(move || -> Result<(), arrow_schema::ArrowError> {
+            let mut spill = spill;
+            for b in spill_rx {
+                spill.write(&b)?;
+            }
+            spill.finish()
+        });
+
+        let mut waiting: std::collections::BTreeMap<u64, MappedBatch> =
+            std::collections::BTreeMap::new();
+        let mut next_no = 0u64;
+        for msg in mapped_rx {
+            let mb = msg?;
+            waiting.insert(mb.no, mb);
+            while let Some(batch) = waiting.remove(&next_no) {
+                next_no += 1;
+                let unit = batch.unit.clone();
+                let file_name = file_names
+                    .entry(unit.sha256.clone())
+                    .or_insert_with(|| Arc::from(unit.display_name().as_str()))
+                    .clone();
+                *rows_per_file.entry(unit.sha256.clone()).or_default() += batch.rows.len() as u64;
+                let mut good: Vec<Record> = Vec::with_capacity(batch.rows.len());
+                let mut seqs: Vec<u64> = Vec::with_capacity(batch.rows.len());
+                for row in batch.rows {
+                    counts.read += 1;
+                    seq += 1;
+                    match row {
+                        MappedRow::Bad(raw, p) => {
+                            counts.quarantined += 1;
+                            *counts
+                                .quarantined_by_reason
+                                .entry(p.reason.clone())
+                                .or_default() += 1;
+                            quarantine.push(&unit, raw, p);
+                        }
+                        MappedRow::Good {
+                            line,
+                            id,
+                            version,
+                            mapped,
+                        } => {
+                            let w = Winner {
+                                updated: mapped
+                                    .updated_at
+                                    .map(|t| t.and_utc().timestamp())
+                                    .unwrap_or(i64::MIN),
+                                seq,
+                                version,
+                            };
+                            index.offer(id, w);
+                            good.push(Record {
+                                record_id: hex::encode(id),
+                                version: hex::encode(version),
+                                feed: feed_name.clone(),
+                                source_unit: unit_code.clone(),
+                                updated_at: mapped.updated_at,
+                                source_file: file_name.clone(),
+                                source_line: line,
+                                run_id: run.clone(),
+                                values: mapped.values,
+                            });
+                            seqs.push(seq);
+                        }
+                    }
+                }
+                quarantine.flush(feed, opts.run_id)?;
+                if !good.is_empty() {
+                    let b = snapshot::records_to_batch(&ds, &schema, &good);
+                    let mut cols = b.columns().to_vec();
+                    cols.push(Arc::new(arrow_array::UInt64Array::from(seqs)));
+                    let b = RecordBatch::try_new(spill_schema.clone(), cols)
+                        .expect("spill columns match");
+                    if spill_tx.send(b).is_err() {
+                        break;
+                    }
+                }
+                (opts.progress)(counts.read);
+                crate::crashpoint::hit("ingest.batch");
+            }
         }
-        (opts.progress)(counts.read);
-        crate::crashpoint::hit("ingest.batch");
-    }
-    spill.finish().map_err(ipc_err)?;
+        drop(spill_tx);
+        let spilled = writer.join().expect("the spill writer does not panic");
+        let source = reader.join().expect("the reader does not panic");
+        Ok((source, spilled))
+    })?;
+    spilled.map_err(ipc_err)?;
+    tracing::info!(feed = %feed.name, rows = counts.read, seconds = started.elapsed().as_secs_f64(), "read, mapped and spilled");
     let files: Vec<FileRead> = source
         .completed()
         .iter()
@@ -324,9 +439,12 @@ pub fn ingest_feed(
         .collect();
 
     // Against the previous snapshot.
+    index.resolve();
     counts.superseded = index.superseded();
-    let previous = store.index_of(&ds.code, &|id| index.contains(id))?;
-    let against = index.against_previous(&previous);
+    let mut against = crate::dedupe::AgainstPrevious::default();
+    store.scan_identity(&ds.code, &mut |id, updated, version| {
+        index.against_previous(&mut against, id, updated, version)
+    })?;
     counts.superseded += against.older;
     counts.unchanged = against.unchanged;
     counts.changed = against.replaced.len() as u64;
@@ -354,6 +472,7 @@ pub fn ingest_feed(
         snapshot_written = true;
     }
     let _ = std::fs::remove_file(&spill_path);
+    tracing::info!(feed = %feed.name, seconds = started.elapsed().as_secs_f64(), snapshot_written, "feed ingested");
     Ok(IngestOutput {
         counts,
         files,
@@ -408,10 +527,9 @@ fn write_snapshot(
     let width = schema.fields().len();
     for b in reader {
         let b = b.map_err(spill_err)?;
-        let ids = snapshot::str_col(&b, "record_id").expect("spill has record_id");
         let seqs = snapshot::u64_col(&b, "_seq").expect("spill has _seq");
         let keep: Vec<bool> = (0..b.num_rows())
-            .map(|i| index.is_winner(&pack_id(ids.value(i)), seqs.value(i)))
+            .map(|i| index.is_winner(seqs.value(i)))
             .collect();
         let kept = snapshot::filter(&b, keep);
         let kept = RecordBatch::try_new(schema.clone(), kept.columns()[..width].to_vec())

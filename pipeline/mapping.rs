@@ -356,10 +356,12 @@ impl Feed {
                 (FieldSource::Value(v), _) => v.as_str(),
                 _ => "",
             };
-            let mut v = raw.trim().to_string();
-            if self.null_markers.contains(&v) {
-                v.clear();
-            }
+            let trimmed = raw.trim();
+            let mut v = if self.null_markers.iter().any(|m| m == trimmed) {
+                String::new()
+            } else {
+                trimmed.to_string()
+            };
             for t in &rule.transforms {
                 match t.apply(v) {
                     Ok(x) => v = x,

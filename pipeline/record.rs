@@ -29,20 +29,25 @@ pub struct Record {
     pub values: Vec<String>,
 }
 
-fn hex32(digest: &[u8]) -> String {
-    hex::encode(&digest[..16])
-}
-
 /// `record_id`: the first 32 lowercase hex characters of SHA-256 over
 /// `<dataset>|<key value 1>|<key value 2>…` (for `xzcf`: `xzcf|<credit code>|<文号>`).
 pub fn record_id(ds: &Dataset, values: &[String]) -> String {
+    hex::encode(record_id_bytes(ds, values))
+}
+
+/// [`record_id`] as its 16 bytes.
+pub fn record_id_bytes(ds: &Dataset, values: &[String]) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update(ds.code.as_bytes());
     for k in &ds.key {
         h.update(b"|");
         h.update(values[*k].as_bytes());
     }
-    hex32(&h.finalize())
+    first16(&h.finalize())
+}
+
+fn first16(digest: &[u8]) -> [u8; 16] {
+    digest[..16].try_into().expect("SHA-256 has 32 bytes")
 }
 
 /// `version`: the first 32 hex characters of SHA-256 over the canonical record — each
@@ -50,6 +55,11 @@ pub fn record_id(ds: &Dataset, values: &[String]) -> String {
 /// and provenance are not content: a re-export that differs only in 更新时间 has the
 /// same version.
 pub fn version(ds: &Dataset, values: &[String]) -> String {
+    hex::encode(version_bytes(ds, values))
+}
+
+/// [`version`] as its 16 bytes.
+pub fn version_bytes(ds: &Dataset, values: &[String]) -> [u8; 16] {
     let mut h = Sha256::new();
     for (f, v) in ds.fields.iter().zip(values) {
         if !v.is_empty() {
@@ -59,7 +69,7 @@ pub fn version(ds: &Dataset, values: &[String]) -> String {
             h.update(b"\x1e");
         }
     }
-    hex32(&h.finalize())
+    first16(&h.finalize())
 }
 
 /// A 32-hex id packed into 16 bytes (for compact in-memory indexes).

@@ -268,7 +268,7 @@ impl Dataset {
             };
         }
         if let Some(max) = f.max_len {
-            if v.chars().count() > max {
+            if v.len() > max && v.chars().count() > max {
                 return Err("too_long".into());
             }
         }

@@ -20,7 +20,6 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,8 +37,8 @@ pub const META_COLUMNS: [&str; 8] = [
     "run_id",
 ];
 
-/// Packed record id → (update time in seconds, packed version) of a snapshot's records.
-pub type SnapshotIndex = HashMap<[u8; 16], (i64, [u8; 16])>;
+/// Called with each snapshot record's packed id, update time and packed version.
+pub type IdentityVisitor<'a> = dyn FnMut(&[u8; 16], i64, &[u8; 16]) + 'a;
 
 /// Errors of snapshot I/O.
 #[derive(Debug, thiserror::Error)]
@@ -118,10 +117,7 @@ pub fn records_to_batch(ds: &Dataset, schema: &SchemaRef, records: &[Record]) ->
         {
             let mut b = StringBuilder::with_capacity(n, n * 19);
             for r in records {
-                b.append_option(
-                    r.updated_at
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-                );
+                b.append_option(r.updated_at.map(crate::transforms::iso_datetime));
             }
             Arc::new(b.finish())
         },
@@ -162,13 +158,39 @@ pub fn u64_col<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a UInt64Array
         .downcast_ref::<UInt64Array>()
 }
 
-fn writer_props() -> WriterProperties {
-    WriterProperties::builder()
+fn writer_props(schema: &SchemaRef) -> WriterProperties {
+    let low_cardinality = |name: &str| {
+        [
+            "feed",
+            "source_unit",
+            "source_file",
+            "run_id",
+            "dataset",
+            "reason",
+            "field",
+        ]
+        .contains(&name)
+            || [
+                "_LB", "CFLB", "XKLB", "_ZT", "JG", "JGDM", "SJLY", "SJLYDM", "LYDW", "LYDWDM",
+                "WFXW", "_YJ", "ZJLX",
+            ]
+            .iter()
+            .any(|s| name.ends_with(s))
+    };
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
+            ZstdLevel::try_new(1).expect("valid level"),
         ))
-        .set_max_row_group_size(256 * 1024)
-        .build()
+        .set_max_row_group_size(128 * 1024)
+        // Ids, versions, names, facts and file lines are nearly unique: a dictionary
+        // only costs time there. Code lists, units and authorities repeat.
+        .set_dictionary_enabled(false);
+    for f in schema.fields() {
+        if low_cardinality(f.name()) {
+            b = b.set_column_dictionary_enabled(f.name().as_str().into(), true);
+        }
+    }
+    b.build()
 }
 
 /// Writes a Parquet file next to its final name and publishes it atomically.
@@ -186,7 +208,7 @@ impl AtomicParquet {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let tmp = hidden_tmp(dest);
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let writer = ArrowWriter::try_new(file, schema, Some(writer_props()))
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_props(&schema)))
             .map_err(|e| fmt_err(&tmp)(e.to_string()))?;
         Ok(AtomicParquet {
             tmp,
@@ -388,18 +410,12 @@ impl SnapshotStore {
         write_atomic(&path, &text)
     }
 
-    /// The compact identity index of a dataset's snapshot: packed record_id →
-    /// (update time in seconds, packed version). Only ids in `wanted` are kept, so memory
-    /// follows the run's records, not the dataset's size.
-    pub fn index_of(
-        &self,
-        dataset: &str,
-        wanted: &dyn Fn(&[u8; 16]) -> bool,
-    ) -> Result<SnapshotIndex> {
-        let mut out = HashMap::new();
+    /// Streams the identity of every record in a dataset's snapshot: packed record
+    /// id, update time in seconds (`i64::MIN` when none), packed version.
+    pub fn scan_identity(&self, dataset: &str, each: &mut IdentityVisitor<'_>) -> Result<()> {
         let path = self.data_file(dataset);
         if !path.exists() {
-            return Ok(out);
+            return Ok(());
         }
         read_batches(&path, Some(&["record_id", "version", "updated_at"]), |b| {
             let (Some(ids), Some(vers), Some(upd)) = (
@@ -410,21 +426,17 @@ impl SnapshotStore {
                 return Err(fmt_err(&path)("snapshot lacks identity columns".into()));
             };
             for i in 0..b.num_rows() {
-                let id = pack_id(ids.value(i));
-                if wanted(&id) {
-                    let t = if upd.is_null(i) {
-                        i64::MIN
-                    } else {
-                        crate::transforms::parse_datetime(upd.value(i))
-                            .map(|t| t.and_utc().timestamp())
-                            .unwrap_or(i64::MIN)
-                    };
-                    out.insert(id, (t, pack_id(vers.value(i))));
-                }
+                let t = if upd.is_null(i) {
+                    i64::MIN
+                } else {
+                    crate::transforms::parse_datetime(upd.value(i))
+                        .map(|t| t.and_utc().timestamp())
+                        .unwrap_or(i64::MIN)
+                };
+                each(&pack_id(ids.value(i)), t, &pack_id(vers.value(i)));
             }
             Ok(())
-        })?;
-        Ok(out)
+        })
     }
 }
 

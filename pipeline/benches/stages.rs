@@ -85,11 +85,12 @@ fn dedupe_100k(bencher: divan::Bencher) {
                 *id,
                 Winner {
                     updated: seq as i64 % 7,
-                    seq: seq as u64,
+                    seq: seq as u64 + 1,
                     version: *id,
                 },
             );
         }
+        ix.resolve();
         ix.len()
     });
 }

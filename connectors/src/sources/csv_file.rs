@@ -75,7 +75,7 @@ pub struct CsvReader {
     lines: std::sync::Arc<std::sync::Mutex<Newlines>>,
     /// Rows read during header detection that come after the header.
     buffered: VecDeque<RawRow>,
-    record: csv::StringRecord,
+    record: csv::ByteRecord,
 }
 
 impl CsvReader {
@@ -116,7 +116,7 @@ impl CsvReader {
             reader,
             lines,
             buffered: VecDeque::new(),
-            record: csv::StringRecord::new(),
+            record: csv::ByteRecord::new(),
         };
         let mut head = Vec::new();
         while head.len() < HEADER_SCAN_ROWS {
@@ -156,7 +156,7 @@ impl CsvReader {
     }
 
     fn read_one(&mut self) -> Result<Option<RawRow>> {
-        match self.reader.read_record(&mut self.record) {
+        match self.reader.read_byte_record(&mut self.record) {
             Ok(true) => {
                 let byte = self.record.position().map(|p| p.byte()).unwrap_or(0);
                 let line = self
@@ -166,7 +166,7 @@ impl CsvReader {
                     .line_of_record(byte);
                 Ok(Some(RawRow {
                     line,
-                    values: self.record.iter().map(str::to_string).collect(),
+                    values: self.record.iter().map(utf8_field).collect(),
                 }))
             }
             Ok(false) => Ok(None),
@@ -180,6 +180,15 @@ impl CsvReader {
             }
         }
     }
+}
+
+/// A field of the decoded text. The decoder emits valid UTF-8 only (malformed input
+/// becomes U+FFFD) and the CSV parser splits on ASCII bytes, so every field is valid
+/// UTF-8; checking it again cost 6% of a full load. Debug builds still check.
+fn utf8_field(bytes: &[u8]) -> String {
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: see above — the bytes come from a UTF-8 decoder, cut at ASCII delimiters.
+    unsafe { String::from_utf8_unchecked(bytes.to_vec()) }
 }
 
 impl RowReader for CsvReader {
