@@ -10,7 +10,7 @@
 use crate::dedupe::{DedupeIndex, Winner};
 use crate::mapping::{Binding, Feed, MappingError, RowProblem};
 use crate::record::{self, pack_id, Record};
-use crate::snapshot::{self, AtomicParquet, Manifest, SnapshotError, SnapshotStore};
+use crate::snapshot::{self, AtomicParquet, SnapshotError, SnapshotStore};
 use arrow_array::builder::{StringBuilder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -266,17 +266,14 @@ pub fn ingest_feed(
         path: scratch.clone(),
         source,
     })?;
-    let spill_path = scratch.join(format!("{}-{}.arrows", opts.run_id, feed.name));
-    let spill_file = File::create(&spill_path).map_err(|source| SnapshotError::Io {
-        path: spill_path.clone(),
+    // Good rows spill to one Arrow IPC file per decision month, so the snapshot's
+    // month partitions can be rewritten one at a time.
+    let spill_dir = scratch.join(format!("{}-{}", opts.run_id, feed.name));
+    std::fs::create_dir_all(&spill_dir).map_err(|source| SnapshotError::Io {
+        path: spill_dir.clone(),
         source,
     })?;
-    let ipc_err = |e: arrow_schema::ArrowError| SnapshotError::Format {
-        path: spill_path.clone(),
-        message: e.to_string(),
-    };
-    let spill =
-        arrow_ipc::writer::FileWriter::try_new(spill_file, &spill_schema).map_err(ipc_err)?;
+    let month_field = ds.decision_date;
 
     let started = std::time::Instant::now();
     let mut counts = FeedCounts::default();
@@ -333,13 +330,39 @@ pub fn ingest_feed(
             });
         }
         drop(mapped_tx);
-        let (spill_tx, spill_rx) = std::sync::mpsc::sync_channel::<RecordBatch>(1);
-        let writer = scope.spawn(move || -> Result<(), arrow_schema::ArrowError> {
-            let mut spill = spill;
-            for b in spill_rx {
-                spill.write(&b)?;
+        let (spill_tx, spill_rx) = std::sync::mpsc::sync_channel::<Vec<(String, RecordBatch)>>(1);
+        let (spill_dir, spill_schema_w) = (spill_dir.clone(), spill_schema.clone());
+        let writer = scope.spawn(move || -> Result<Vec<String>, SnapshotError> {
+            let mut files: BTreeMap<String, arrow_ipc::writer::FileWriter<File>> = BTreeMap::new();
+            for parts in spill_rx {
+                for (month, b) in parts {
+                    if !files.contains_key(&month) {
+                        let path = spill_dir.join(format!("{month}.arrows"));
+                        let f = File::create(&path).map_err(|source| SnapshotError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
+                        let w = arrow_ipc::writer::FileWriter::try_new(f, &spill_schema_w)
+                            .map_err(|e| SnapshotError::Format {
+                                path: path.clone(),
+                                message: e.to_string(),
+                            })?;
+                        files.insert(month.clone(), w);
+                    }
+                    let w = files.get_mut(&month).expect("opened above");
+                    w.write(&b).map_err(|e| SnapshotError::Format {
+                        path: spill_dir.clone(),
+                        message: e.to_string(),
+                    })?;
+                }
             }
-            spill.finish()
+            for w in files.values_mut() {
+                w.finish().map_err(|e| SnapshotError::Format {
+                    path: spill_dir.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+            Ok(files.into_keys().collect())
         });
 
         let mut waiting: std::collections::BTreeMap<u64, MappedBatch> =
@@ -402,12 +425,27 @@ pub fn ingest_feed(
                 }
                 quarantine.flush(feed, opts.run_id)?;
                 if !good.is_empty() {
-                    let b = snapshot::records_to_batch(&ds, &schema, &good);
-                    let mut cols = b.columns().to_vec();
-                    cols.push(Arc::new(arrow_array::UInt64Array::from(seqs)));
-                    let b = RecordBatch::try_new(spill_schema.clone(), cols)
-                        .expect("spill columns match");
-                    if spill_tx.send(b).is_err() {
+                    let mut by_month: BTreeMap<String, (Vec<Record>, Vec<u64>)> = BTreeMap::new();
+                    for (r, q) in good.into_iter().zip(seqs) {
+                        let month = snapshot::month_of(month_field.map(|f| r.values[f].as_str()));
+                        let e = by_month.entry(month).or_default();
+                        e.0.push(r);
+                        e.1.push(q);
+                    }
+                    let parts: Vec<(String, RecordBatch)> = by_month
+                        .into_iter()
+                        .map(|(month, (recs, qs))| {
+                            let b = snapshot::records_to_batch(&ds, &schema, &recs);
+                            let mut cols = b.columns().to_vec();
+                            cols.push(Arc::new(arrow_array::UInt64Array::from(qs)));
+                            (
+                                month,
+                                RecordBatch::try_new(spill_schema.clone(), cols)
+                                    .expect("spill columns match"),
+                            )
+                        })
+                        .collect();
+                    if spill_tx.send(parts).is_err() {
                         break;
                     }
                 }
@@ -420,7 +458,7 @@ pub fn ingest_feed(
         let source = reader.join().expect("the reader does not panic");
         Ok((source, spilled))
     })?;
-    spilled.map_err(ipc_err)?;
+    let spilled_months = spilled?;
     tracing::info!(feed = %feed.name, rows = counts.read, seconds = started.elapsed().as_secs_f64(), "read, mapped and spilled");
     let files: Vec<FileRead> = source
         .completed()
@@ -442,8 +480,13 @@ pub fn ingest_feed(
     index.resolve();
     counts.superseded = index.superseded();
     let mut against = crate::dedupe::AgainstPrevious::default();
-    store.scan_identity(&ds.code, &mut |id, updated, version| {
-        index.against_previous(&mut against, id, updated, version)
+    let mut replaced_months: HashSet<String> = HashSet::new();
+    store.scan_identity(&ds.code, &mut |month, id, updated, version| {
+        let before = against.replaced.len();
+        index.against_previous(&mut against, id, updated, version);
+        if against.replaced.len() > before {
+            replaced_months.insert(month.to_string());
+        }
     })?;
     counts.superseded += against.older;
     counts.unchanged = against.unchanged;
@@ -460,18 +503,25 @@ pub fn ingest_feed(
     };
     let mut snapshot_written = false;
     if !index.is_empty() && !opts.dry_run {
+        let mut months: Vec<String> = spilled_months;
+        months.extend(replaced_months);
+        months.sort();
+        months.dedup();
         write_snapshot(
             store,
             feed,
             opts.run_id,
             &schema,
-            &spill_path,
+            &SpillFiles {
+                dir: &spill_dir,
+                months: &months,
+            },
             &index,
             &against.replaced,
         )?;
         snapshot_written = true;
     }
-    let _ = std::fs::remove_file(&spill_path);
+    let _ = std::fs::remove_dir_all(&spill_dir);
     tracing::info!(feed = %feed.name, seconds = started.elapsed().as_secs_f64(), snapshot_written, "feed ingested");
     Ok(IngestOutput {
         counts,
@@ -482,17 +532,63 @@ pub fn ingest_feed(
     })
 }
 
+/// A run's spill: one Arrow IPC file per decision month.
+struct SpillFiles<'a> {
+    dir: &'a Path,
+    /// Months to rewrite: those with spilled rows and those holding replaced records.
+    months: &'a [String],
+}
+
+/// Rewrites the affected month partitions: each one's previous rows minus the replaced
+/// records, then this run's winners for that month; then the manifest.
 fn write_snapshot(
     store: &SnapshotStore,
     feed: &Feed,
     run_id: &str,
     schema: &SchemaRef,
-    spill_path: &Path,
+    spill: &SpillFiles<'_>,
     index: &DedupeIndex,
     replaced: &HashSet<[u8; 16]>,
 ) -> Result<(), SnapshotError> {
     let ds = &feed.dataset.code;
-    let dest = store.data_file(ds);
+    let mut manifest = store.manifest(ds).unwrap_or_default();
+    // Partitions written before manifests listed them are taken from the directory.
+    if manifest.partitions.is_empty() {
+        for (month, _) in store.data_files(ds) {
+            manifest.partitions.push(snapshot::PartitionEntry {
+                month,
+                ..Default::default()
+            });
+        }
+    }
+    for month in spill.months {
+        let entry = write_partition(store, ds, month, run_id, schema, spill, index, replaced)?;
+        manifest.partitions.retain(|p| &p.month != month);
+        if let Some(e) = entry {
+            manifest.partitions.push(e);
+        }
+    }
+    crate::crashpoint::hit("snapshot.published");
+    manifest.partitions.sort_by(|a, b| a.month.cmp(&b.month));
+    manifest.dataset = ds.clone();
+    manifest.run_id = run_id.to_string();
+    manifest.written_at = chrono::Utc::now().to_rfc3339();
+    manifest.rows = manifest.partitions.iter().map(|p| p.rows).sum();
+    store.write_manifest(&manifest)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_partition(
+    store: &SnapshotStore,
+    ds: &str,
+    month: &str,
+    run_id: &str,
+    schema: &SchemaRef,
+    spill: &SpillFiles<'_>,
+    index: &DedupeIndex,
+    replaced: &HashSet<[u8; 16]>,
+) -> Result<Option<snapshot::PartitionEntry>, SnapshotError> {
+    let dest = store.partition_file(ds, month);
     let mut out = AtomicParquet::create(&dest, schema.clone())?;
     let mut by_feed: BTreeMap<String, u64> = BTreeMap::new();
     let mut count_feeds = |b: &RecordBatch| {
@@ -503,8 +599,7 @@ fn write_snapshot(
         }
     };
     if dest.exists() {
-        let prev = dest.clone();
-        snapshot::read_batches(&prev, None, |b| {
+        snapshot::read_batches(&dest, None, |b| {
             let ids = snapshot::str_col(&b, "record_id").expect("snapshot has record_id");
             let keep: Vec<bool> = ids
                 .iter()
@@ -515,38 +610,45 @@ fn write_snapshot(
             out.write(&kept)
         })?;
     }
-    let spill_err = |e: arrow_schema::ArrowError| SnapshotError::Format {
-        path: spill_path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let file = File::open(spill_path).map_err(|source| SnapshotError::Io {
-        path: spill_path.to_path_buf(),
-        source,
-    })?;
-    let reader = arrow_ipc::reader::FileReader::try_new(file, None).map_err(spill_err)?;
-    let width = schema.fields().len();
-    for b in reader {
-        let b = b.map_err(spill_err)?;
-        let seqs = snapshot::u64_col(&b, "_seq").expect("spill has _seq");
-        let keep: Vec<bool> = (0..b.num_rows())
-            .map(|i| index.is_winner(seqs.value(i)))
-            .collect();
-        let kept = snapshot::filter(&b, keep);
-        let kept = RecordBatch::try_new(schema.clone(), kept.columns()[..width].to_vec())
-            .expect("snapshot columns");
-        count_feeds(&kept);
-        out.write(&kept)?;
+    let spill_path = spill.dir.join(format!("{month}.arrows"));
+    if spill_path.exists() {
+        let spill_err = |e: arrow_schema::ArrowError| SnapshotError::Format {
+            path: spill_path.clone(),
+            message: e.to_string(),
+        };
+        let file = File::open(&spill_path).map_err(|source| SnapshotError::Io {
+            path: spill_path.clone(),
+            source,
+        })?;
+        let reader = arrow_ipc::reader::FileReader::try_new(file, None).map_err(spill_err)?;
+        let width = schema.fields().len();
+        for b in reader {
+            let b = b.map_err(spill_err)?;
+            let seqs = snapshot::u64_col(&b, "_seq").expect("spill has _seq");
+            let keep: Vec<bool> = (0..b.num_rows())
+                .map(|i| index.is_winner(seqs.value(i)))
+                .collect();
+            let kept = snapshot::filter(&b, keep);
+            let kept = RecordBatch::try_new(schema.clone(), kept.columns()[..width].to_vec())
+                .expect("snapshot columns");
+            count_feeds(&kept);
+            out.write(&kept)?;
+        }
+    }
+    if out.rows() == 0 {
+        // Every record of the month moved or was replaced elsewhere: the partition goes.
+        out.discard();
+        if let Some(dir) = dest.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Ok(None);
     }
     let rows = out.publish()?;
-    crate::crashpoint::hit("snapshot.published");
-    let manifest = Manifest {
-        dataset: ds.clone(),
-        run_id: run_id.to_string(),
-        written_at: chrono::Utc::now().to_rfc3339(),
+    Ok(Some(snapshot::PartitionEntry {
+        month: month.to_string(),
+        file: format!("month={month}/data.parquet"),
         rows,
         rows_by_feed: by_feed,
-        file: "data.parquet".into(),
-        sha256: snapshot::file_sha256(&dest)?,
-    };
-    store.write_manifest(&manifest)
+        run_id: run_id.to_string(),
+    }))
 }

@@ -229,7 +229,8 @@ fn messy(rng: &mut SmallRng, code: &str) -> String {
 
 const EPOCH: i64 = 1_577_836_800; // 2020-01-01T00:00:00Z
 
-/// The base record of an index (decisions spread over 2021–2024, or `recent` = 2025).
+/// The base record of an index (decisions from 2021 on, in index order, or `recent`:
+/// early 2025).
 pub fn base_row(seed: u64, index: u64, recent: bool) -> PenaltyRow {
     let mut rng = rng_for(seed, index, 1);
     let (kind, basis, category) = *pick(&mut rng, KINDS);
@@ -247,8 +248,14 @@ pub fn base_row(seed: u64, index: u64, recent: bool) -> PenaltyRow {
         chrono::NaiveDate::from_ymd_opt(2021, 1, 4)
     }
     .expect("a date");
-    let span = if recent { 58 } else { 1450 };
-    let d = start + chrono::Days::new(rng.random_range(0..span));
+    // Exports are chronological: about 690 decisions a day, four years per million
+    // rows; the incremental export's new records fall in early 2025.
+    let day = if recent {
+        rng.random_range(0..58)
+    } else {
+        (index / 690) % 1450
+    };
+    let d = start + chrono::Days::new(day);
     let year = d.format("%Y");
     let wsh = format!("同市监处罚〔{year}〕{}号", index + 1);
     let mut fact = String::new();

@@ -26,27 +26,27 @@ impl Register {
     /// Loads the register from its snapshot (empty when there is none yet).
     pub fn load(store: &SnapshotStore) -> Result<Register, SnapshotError> {
         let mut r = Register::default();
-        let path = store.data_file(REGISTER_DATASET);
-        if !path.exists() {
-            return Ok(r);
-        }
-        snapshot::read_batches(&path, Some(&["FR_SHXYM", "FR_ZZJG", "FR_GSZC"]), |b| {
-            let codes = snapshot::str_col(&b, "FR_SHXYM").expect("register has FR_SHXYM");
-            let orgs = snapshot::str_col(&b, "FR_ZZJG").expect("register has FR_ZZJG");
-            let regnos = snapshot::str_col(&b, "FR_GSZC").expect("register has FR_GSZC");
-            for i in 0..b.num_rows() {
-                if codes.is_null(i) {
-                    continue;
+        store.read_dataset(
+            REGISTER_DATASET,
+            Some(&["FR_SHXYM", "FR_ZZJG", "FR_GSZC"]),
+            |b| {
+                let codes = snapshot::str_col(&b, "FR_SHXYM").expect("register has FR_SHXYM");
+                let orgs = snapshot::str_col(&b, "FR_ZZJG").expect("register has FR_ZZJG");
+                let regnos = snapshot::str_col(&b, "FR_GSZC").expect("register has FR_GSZC");
+                for i in 0..b.num_rows() {
+                    if codes.is_null(i) {
+                        continue;
+                    }
+                    let code = codes.value(i).to_string();
+                    r.insert(
+                        &code,
+                        (!orgs.is_null(i)).then(|| orgs.value(i)),
+                        (!regnos.is_null(i)).then(|| regnos.value(i)),
+                    );
                 }
-                let code = codes.value(i).to_string();
-                r.insert(
-                    &code,
-                    (!orgs.is_null(i)).then(|| orgs.value(i)),
-                    (!regnos.is_null(i)).then(|| regnos.value(i)),
-                );
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(r)
     }
 

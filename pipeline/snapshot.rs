@@ -1,14 +1,15 @@
 //! Parquet snapshots and the quarantine under the data directory.
 //!
 //! ```text
-//! <data>/snapshot/dataset=xzcf/data.parquet     the dataset as it stands (all feeds)
-//! <data>/snapshot/dataset=xzcf/_manifest.json   which run wrote it, rows per feed, hash
+//! <data>/snapshot/dataset=xzcf/month=2024-03/data.parquet   the dataset as it stands, by decision month
+//! <data>/snapshot/dataset=xzcf/_manifest.json                which files, rows per feed, which run
 //! <data>/quarantine/feed=<feed>/run=<run>.parquet   rejected rows with reason and raw row
 //! ```
 //!
 //! A snapshot file is written beside its final name, fsynced, renamed over the old one
 //! (atomic on POSIX), and only then is the manifest replaced the same way: a reader sees
-//! the old file or the new one, never half of one. pyarrow and DuckDB read the
+//! each partition file old or new, never half of one; a reader that needs one
+//! consistent cut across partitions reads the files the manifest lists. pyarrow and DuckDB read the
 //! directories as they are (`dataset=` is a Hive partition; `_` files are ignored).
 
 use crate::record::{pack_id, Record};
@@ -37,8 +38,8 @@ pub const META_COLUMNS: [&str; 8] = [
     "run_id",
 ];
 
-/// Called with each snapshot record's packed id, update time and packed version.
-pub type IdentityVisitor<'a> = dyn FnMut(&[u8; 16], i64, &[u8; 16]) + 'a;
+/// Called with each snapshot record's partition, packed id, update time and packed version.
+pub type IdentityVisitor<'a> = dyn FnMut(&str, &[u8; 16], i64, &[u8; 16]) + 'a;
 
 /// Errors of snapshot I/O.
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +235,12 @@ impl AtomicParquet {
         self.rows
     }
 
+    /// Abandons the file (nothing was worth writing).
+    pub fn discard(self) {
+        drop(self.writer);
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+
     /// Finishes the file, fsyncs it and renames it into place.
     pub fn publish(self) -> Result<u64> {
         let file = self
@@ -324,26 +331,50 @@ pub fn read_batches(
     Ok(())
 }
 
-/// The manifest written beside each dataset's snapshot.
+/// One partition file in a manifest.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
+pub struct PartitionEntry {
+    /// Decision month (`2024-03`) or `none`.
+    pub month: String,
+    /// The file, relative to the manifest.
+    pub file: String,
+    /// Rows in it.
+    pub rows: u64,
+    /// Rows per feed.
+    pub rows_by_feed: std::collections::BTreeMap<String, u64>,
+    /// The run that wrote it.
+    pub run_id: String,
+}
+
+/// The manifest written beside each dataset's snapshot: the authority on which files
+/// make up the snapshot.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
 pub struct Manifest {
     /// Dataset code.
     pub dataset: String,
-    /// The run that wrote this snapshot.
+    /// The run that last changed the snapshot.
     pub run_id: String,
     /// When (RFC 3339).
     pub written_at: String,
     /// Rows in the snapshot.
     pub rows: u64,
-    /// Rows per feed.
-    pub rows_by_feed: std::collections::BTreeMap<String, u64>,
-    /// The data file, relative to the manifest.
-    pub file: String,
-    /// SHA-256 of the data file.
-    pub sha256: String,
+    /// The partition files.
+    pub partitions: Vec<PartitionEntry>,
+}
+
+/// The partition key of a record: its decision month, or `none`.
+pub fn month_of(decision_date: Option<&str>) -> String {
+    match decision_date {
+        Some(d) if d.len() >= 7 && d.as_bytes()[4] == b'-' => d[..7].to_string(),
+        _ => "none".to_string(),
+    }
 }
 
 /// The data directory's snapshot and quarantine layout.
+///
+/// A dataset's snapshot is partitioned by decision month
+/// (`snapshot/dataset=xzcf/month=2024-03/data.parquet`), so a night's changes rewrite
+/// the few months they touch, not the whole history.
 #[derive(Debug, Clone)]
 pub struct SnapshotStore {
     root: PathBuf,
@@ -364,9 +395,43 @@ impl SnapshotStore {
             .join(format!("dataset={dataset}"))
     }
 
-    /// The snapshot file of a dataset.
-    pub fn data_file(&self, dataset: &str) -> PathBuf {
-        self.dataset_dir(dataset).join("data.parquet")
+    /// The file of one partition.
+    pub fn partition_file(&self, dataset: &str, month: &str) -> PathBuf {
+        self.dataset_dir(dataset)
+            .join(format!("month={month}"))
+            .join("data.parquet")
+    }
+
+    /// The partition files of a dataset, by month.
+    pub fn data_files(&self, dataset: &str) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        let Ok(rd) = std::fs::read_dir(self.dataset_dir(dataset)) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(month) = name.strip_prefix("month=") {
+                let file = e.path().join("data.parquet");
+                if file.exists() {
+                    out.push((month.to_string(), file));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Reads every partition of a dataset, batch by batch.
+    pub fn read_dataset(
+        &self,
+        dataset: &str,
+        columns: Option<&[&str]>,
+        mut each: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        for (_, file) in self.data_files(dataset) {
+            read_batches(&file, columns, &mut each)?;
+        }
+        Ok(())
     }
 
     /// The snapshot root (what pyarrow opens).
@@ -393,7 +458,7 @@ impl SnapshotStore {
 
     /// Whether a dataset has a snapshot.
     pub fn exists(&self, dataset: &str) -> bool {
-        self.data_file(dataset).exists()
+        !self.data_files(dataset).is_empty()
     }
 
     /// The current manifest of a dataset, if any.
@@ -403,40 +468,39 @@ impl SnapshotStore {
         serde_json::from_str(&text).ok()
     }
 
-    /// Publishes a manifest after its data file is in place.
+    /// Publishes a manifest after its data files are in place.
     pub fn write_manifest(&self, m: &Manifest) -> Result<()> {
         let path = self.dataset_dir(&m.dataset).join("_manifest.json");
         let text = serde_json::to_vec_pretty(m).expect("a manifest serialises");
         write_atomic(&path, &text)
     }
 
-    /// Streams the identity of every record in a dataset's snapshot: packed record
-    /// id, update time in seconds (`i64::MIN` when none), packed version.
+    /// Streams the identity of every record in a dataset's snapshot: its partition,
+    /// packed record id, update time in seconds (`i64::MIN` when none), packed version.
     pub fn scan_identity(&self, dataset: &str, each: &mut IdentityVisitor<'_>) -> Result<()> {
-        let path = self.data_file(dataset);
-        if !path.exists() {
-            return Ok(());
-        }
-        read_batches(&path, Some(&["record_id", "version", "updated_at"]), |b| {
-            let (Some(ids), Some(vers), Some(upd)) = (
-                str_col(&b, "record_id"),
-                str_col(&b, "version"),
-                str_col(&b, "updated_at"),
-            ) else {
-                return Err(fmt_err(&path)("snapshot lacks identity columns".into()));
-            };
-            for i in 0..b.num_rows() {
-                let t = if upd.is_null(i) {
-                    i64::MIN
-                } else {
-                    crate::transforms::parse_datetime(upd.value(i))
-                        .map(|t| t.and_utc().timestamp())
-                        .unwrap_or(i64::MIN)
+        for (month, path) in self.data_files(dataset) {
+            read_batches(&path, Some(&["record_id", "version", "updated_at"]), |b| {
+                let (Some(ids), Some(vers), Some(upd)) = (
+                    str_col(&b, "record_id"),
+                    str_col(&b, "version"),
+                    str_col(&b, "updated_at"),
+                ) else {
+                    return Err(fmt_err(&path)("snapshot lacks identity columns".into()));
                 };
-                each(&pack_id(ids.value(i)), t, &pack_id(vers.value(i)));
-            }
-            Ok(())
-        })
+                for i in 0..b.num_rows() {
+                    let t = if upd.is_null(i) {
+                        i64::MIN
+                    } else {
+                        crate::transforms::parse_datetime(upd.value(i))
+                            .map(|t| t.and_utc().timestamp())
+                            .unwrap_or(i64::MIN)
+                    };
+                    each(&month, &pack_id(ids.value(i)), t, &pack_id(vers.value(i)));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 }
 

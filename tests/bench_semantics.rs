@@ -259,7 +259,7 @@ fn penalties_full_load_semantics() {
     // The snapshot: identity, dates, amounts, the tie rule.
     let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
     let mut got: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
-    xinyong::snapshot::read_batches(&snap.data_file("xzcf"), None, |b| {
+    snap.read_dataset("xzcf", None, |b| {
         let cols = [
             "record_id",
             "CF_WSH",

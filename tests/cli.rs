@@ -51,7 +51,9 @@ fn a_column_missing_from_the_file_stops_that_feed_only() {
     let s = stdout(&o);
     assert!(s.contains("许可事项") && s.contains("sws_xzxk.toml"), "{s}");
     assert!(
-        w.data().join("snapshot/dataset=xzcf/data.parquet").exists(),
+        w.data()
+            .join("snapshot/dataset=xzcf/_manifest.json")
+            .exists(),
         "the other feed went on"
     );
     assert!(

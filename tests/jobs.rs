@@ -80,7 +80,7 @@ fn a_new_export_with_corrections_changes_only_what_changed() {
     let header = "行政相对人名称,行政相对人类别,统一社会信用代码,法定代表人,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（元）,处罚决定日期,处罚机关,处罚机关统一社会信用代码,更新时间";
     let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
     let mut rows = Vec::new();
-    xinyong::snapshot::read_batches(&snap.data_file("xzcf"), None, |b| {
+    snap.read_dataset("xzcf", None, |b| {
         let col = |n: &str| xinyong::snapshot::str_col(&b, n).unwrap();
         for i in 0..b.num_rows() {
             if rows.len() == 2 {
@@ -197,7 +197,7 @@ q = pads.dataset(data + "/quarantine", format="parquet", partitioning="hive").to
 assert q.num_rows > 0
 assert all(r for r in q.column("reason").to_pylist()), "every quarantined row has a reason"
 assert all(l > 1 for l in q.column("source_line").to_pylist())
-n = duckdb.sql(f"select count(*) from read_parquet('{data}/snapshot/*/*.parquet', hive_partitioning=true) where dataset='xzcf'").fetchall()[0][0]
+n = duckdb.sql(f"select count(*) from read_parquet('{data}/snapshot/*/*/*.parquet', hive_partitioning=true) where dataset='xzcf'").fetchall()[0][0]
 assert n == xzcf.num_rows, (n, xzcf.num_rows)
 print("ok", snap.num_rows, q.num_rows)
 "#;
@@ -268,7 +268,7 @@ fn legacy_rows_get_their_credit_code_from_the_register() {
     // whose positions 9–17 are that organization code.
     let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
     let mut resolved = 0;
-    xinyong::snapshot::read_batches(&snap.data_file("xzcf"), None, |b| {
+    snap.read_dataset("xzcf", None, |b| {
         let org = xinyong::snapshot::str_col(&b, "CF_XDR_ZZJG").unwrap();
         let code = xinyong::snapshot::str_col(&b, "CF_XDR_SHXYM").unwrap();
         for i in 0..b.num_rows() {

@@ -190,20 +190,16 @@ fn penalties_are_withdrawn_when_their_publication_period_ends() {
     // Penalties decided in 2024 reach the 3-year maximum before 2028.
     let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
     let mut old = std::collections::BTreeSet::new();
-    xinyong::snapshot::read_batches(
-        &snap.data_file("xzcf"),
-        Some(&["record_id", "CF_JDRQ"]),
-        |b| {
-            let ids = xinyong::snapshot::str_col(&b, "record_id").unwrap();
-            let dates = xinyong::snapshot::str_col(&b, "CF_JDRQ").unwrap();
-            for i in 0..b.num_rows() {
-                if dates.value(i) < "2025-01-01" {
-                    old.insert(ids.value(i).to_string());
-                }
+    snap.read_dataset("xzcf", Some(&["record_id", "CF_JDRQ"]), |b| {
+        let ids = xinyong::snapshot::str_col(&b, "record_id").unwrap();
+        let dates = xinyong::snapshot::str_col(&b, "CF_JDRQ").unwrap();
+        for i in 0..b.num_rows() {
+            if dates.value(i) < "2025-01-01" {
+                old.insert(ids.value(i).to_string());
             }
-            Ok(())
-        },
-    )
+        }
+        Ok(())
+    })
     .unwrap();
     assert!(!old.is_empty());
     let o = w.xinyong_env(&["push"], &[("XINYONG_TODAY", "2028-01-01")]);

@@ -246,14 +246,8 @@ impl Workdir {
         let mut out: Holdings = BTreeMap::new();
         let store = xinyong::snapshot::SnapshotStore::new(&self.data());
         for ds in ["xzcf", "xzxk"] {
-            let path = store.data_file(ds);
-            if !path.exists() {
-                continue;
-            }
-            xinyong::snapshot::read_batches(
-                &path,
-                Some(&["record_id", "version", "source_unit"]),
-                |b| {
+            store
+                .read_dataset(ds, Some(&["record_id", "version", "source_unit"]), |b| {
                     let ids = xinyong::snapshot::str_col(&b, "record_id").unwrap();
                     let vers = xinyong::snapshot::str_col(&b, "version").unwrap();
                     let units = xinyong::snapshot::str_col(&b, "source_unit").unwrap();
@@ -267,9 +261,8 @@ impl Workdir {
                             ));
                     }
                     Ok(())
-                },
-            )
-            .unwrap();
+                })
+                .unwrap();
         }
         out
     }

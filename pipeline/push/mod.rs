@@ -203,7 +203,6 @@ async fn push_dataset(
     report: &mut PlatformReport,
 ) -> Result<(), PushError> {
     let name = &client.config.name;
-    let path = store.data_file(&ds.code);
     let ledger = state.ledger(name, &ds.code).await?;
     let overrides: HashMap<String, String> = state
         .overrides(Some(&ds.code))
@@ -227,7 +226,7 @@ async fn push_dataset(
     for i in [ds.publication_end, ds.decision_date].into_iter().flatten() {
         columns.push(ds.fields[i].code.as_str());
     }
-    snapshot::read_batches(&path, Some(&columns), |b| {
+    store.read_dataset(&ds.code, Some(&columns), |b| {
         let ids = snapshot::str_col(&b, "record_id").expect("record_id");
         let vers = snapshot::str_col(&b, "version").expect("version");
         let units = snapshot::str_col(&b, "source_unit").expect("source_unit");
@@ -312,7 +311,7 @@ async fn push_dataset(
     }
     // Upserts carry the snapshot's values.
     let mut ready: Vec<BatchBuilder> = Vec::new();
-    snapshot::read_batches(&path, None, |b| {
+    store.read_dataset(&ds.code, None, |b| {
         let ids = snapshot::str_col(&b, "record_id").expect("record_id");
         let vers = snapshot::str_col(&b, "version").expect("version");
         let units = snapshot::str_col(&b, "source_unit").expect("source_unit");
