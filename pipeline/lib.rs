@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod record;
 pub mod register;
 pub mod runner;
+pub mod schedule;
 pub mod schema;
 pub mod signing;
 pub mod simulator;

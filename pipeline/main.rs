@@ -107,6 +107,17 @@ enum Command {
     },
     /// List withdrawals and holds in force; holds older than 20 working days are called out.
     Holds,
+    /// Run the schedules in the foreground (systemd- and container-friendly); `--next N` lists fire times and checks the files.
+    Schedule {
+        /// Print the next N fire times of every job (local time) and exit.
+        #[arg(long)]
+        next: Option<usize>,
+        /// Seconds a run in hand may take to finish after SIGTERM or Ctrl-C.
+        #[arg(long, default_value_t = 30)]
+        grace_seconds: u64,
+    },
+    /// Did the last runs work? Per feed, platform and job; exit 2 when a feed's last run failed.
+    Status,
     /// Compare what each platform holds with the ledger; `--repair` converges.
     Reconcile {
         /// Only these platforms (repeatable).
@@ -322,6 +333,87 @@ async fn overrides(
     Ok(0)
 }
 
+async fn status(config: &Config) -> anyhow::Result<i32> {
+    let state = xinyong::state::StateStore::open(&config.state).await?;
+    println!("xinyong 状态 status · state {}", config.state.display());
+    println!("数据源 feeds");
+    let runs = state.last_feed_runs().await?;
+    let mut failed = false;
+    for f in config.feeds()? {
+        let (files, last_read) = state.feed_position(&f.name).await?;
+        match runs.iter().find(|r| r.feed == f.name) {
+            Some(r) => {
+                let c: xinyong::ingest::FeedCounts =
+                    serde_json::from_str(&r.counts).unwrap_or_default();
+                let secs = chrono::DateTime::parse_from_rfc3339(&r.finished_at)
+                    .ok()
+                    .zip(chrono::DateTime::parse_from_rfc3339(&r.started_at).ok())
+                    .map(|(a, b)| (a - b).num_milliseconds() as f64 / 1000.0)
+                    .unwrap_or(0.0);
+                failed |= r.outcome == "failed";
+                println!(
+                    "  {} · {}: {} ({}, run {}, {:.1}s) read {} kept {} quarantined {} superseded {}",
+                    f.name, f.title, r.outcome, r.started_at, r.run_id, secs, c.read, c.kept, c.quarantined, c.superseded
+                );
+                if let Some(e) = &r.error {
+                    println!("    error: {}", xinyong::masking::mask_ids_in_text(e));
+                }
+            }
+            None => println!("  {} · {}: never run", f.name, f.title),
+        }
+        println!(
+            "    position: {files} files read{}",
+            last_read
+                .map(|t| format!(", last at {t}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("上报平台 platforms");
+    for p in &config.platforms {
+        let c = state.status_counts(&p.name).await?;
+        let g = |k: &str| c.get(k).copied().unwrap_or(0);
+        println!(
+            "  {} {}: pending {} · sent {} · acked {} · rejected {}",
+            p.name,
+            p.title,
+            g("pending"),
+            g("sent"),
+            g("acked"),
+            g("rejected")
+        );
+    }
+    if let Some(dir) = &config.schedules {
+        println!("计划 schedule");
+        let now = chrono::Utc::now();
+        for j in xinyong::schedule::load_dir(dir)? {
+            let next = j
+                .next_after(now)
+                .map(|t| {
+                    t.with_timezone(&j.tz)
+                        .format("%Y-%m-%d %H:%M %Z")
+                        .to_string()
+                })
+                .unwrap_or_else(|| "-".into());
+            let last = state
+                .last_fired(&j.name)
+                .await?
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .map(|t| t.with_timezone(&j.tz).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "never".into());
+            println!("  {}: next {next} · last fired {last}", j.name);
+        }
+    }
+    let overrides = state.overrides(None).await?;
+    if !overrides.is_empty() {
+        println!(
+            "撤回/异议 withdrawals and holds: {} (see `xinyong holds`)",
+            overrides.len()
+        );
+    }
+    state.close().await;
+    Ok(if failed { 2 } else { 0 })
+}
+
 fn weekday_zh(d: chrono::NaiveDate) -> &'static str {
     use chrono::Datelike;
     [
@@ -472,6 +564,60 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
             let report = xinyong::reconcile::run(&config, &platforms, &datasets, repair).await?;
             print!("{}", xinyong::reconcile::render(&report));
             Ok(if report.differences() == 0 { 0 } else { 1 })
+        }
+        Command::Schedule {
+            next,
+            grace_seconds,
+        } => {
+            let config = load_config(&config_path(cli.config, false))?;
+            let dir = config
+                .schedules
+                .clone()
+                .context("the configuration names no `schedules` directory")?;
+            let jobs = xinyong::schedule::load_dir(&dir)?;
+            if let Some(n) = next {
+                let now = chrono::Utc::now();
+                for j in &jobs {
+                    println!(
+                        "{} ({} · {} · missed: {:?}) from {}",
+                        j.name,
+                        j.cron_text,
+                        j.tz,
+                        j.missed,
+                        j.file.display()
+                    );
+                    let mut t = now;
+                    for _ in 0..n {
+                        match j.next_after(t) {
+                            Some(f) => {
+                                println!(
+                                    "  {}",
+                                    f.with_timezone(&j.tz).format("%Y-%m-%d %H:%M %Z (%a)")
+                                );
+                                t = f;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                return Ok(0);
+            }
+            let grace = std::time::Duration::from_secs(grace_seconds);
+            // A second signal ends the process at once; state stays consistent by design.
+            let first = async {
+                shutdown_signal().await;
+                tracing::warn!("shutdown requested; a second signal exits at once");
+                tokio::spawn(async {
+                    shutdown_signal().await;
+                    std::process::exit(130);
+                });
+            };
+            xinyong::schedule::serve(&config, jobs, first, grace).await?;
+            Ok(0)
+        }
+        Command::Status => {
+            let config = load_config(&config_path(cli.config, false))?;
+            status(&config).await
         }
         Command::Demo {
             fault_rate,

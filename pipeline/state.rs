@@ -94,6 +94,21 @@ CREATE TABLE IF NOT EXISTS record_overrides (
     outcome TEXT
 );
 CREATE INDEX IF NOT EXISTS record_overrides_active ON record_overrides (dataset, record_id);
+CREATE TABLE IF NOT EXISTS leases (
+    job TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS job_runs (
+    job TEXT NOT NULL,
+    scheduled_for INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    outcome TEXT,
+    run_id TEXT
+);
+CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs (job, scheduled_for);
 CREATE TABLE IF NOT EXISTS reconciliations (
     at TEXT NOT NULL,
     platform TEXT NOT NULL,
@@ -133,6 +148,27 @@ pub struct PendingOp {
     pub reason: Option<String>,
 }
 
+/// A feed's latest run, for `xinyong status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedRunRow {
+    /// Feed.
+    pub feed: String,
+    /// Run id.
+    pub run_id: String,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// `ok` or `failed`.
+    pub outcome: String,
+    /// Counts (JSON of `FeedCounts`).
+    pub counts: String,
+    /// The error, when failed.
+    pub error: Option<String>,
+    /// When the feed finished (RFC 3339).
+    pub finished_at: String,
+    /// `run`, `demo`, `push`, `schedule:<job>`, …
+    pub kind: String,
+}
+
 /// A manual withdrawal or an objection hold in force.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Override {
@@ -170,6 +206,27 @@ pub struct Rejection {
     pub code: String,
     /// Human text.
     pub message: String,
+}
+
+/// How asking for a job's lease ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// Free: now ours.
+    Acquired,
+    /// Held by a run whose heartbeat went stale (killed, machine lost): now ours.
+    TakenOver {
+        /// Who held it.
+        previous_holder: String,
+        /// Its last heartbeat (Unix seconds).
+        last_heartbeat: i64,
+    },
+    /// Held by a live run: not ours.
+    Held {
+        /// Who holds it.
+        holder: String,
+        /// Its last heartbeat (Unix seconds).
+        last_heartbeat: i64,
+    },
 }
 
 /// The embedded state store.
@@ -657,6 +714,154 @@ impl StateStore {
             .iter()
             .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as u64))
             .collect())
+    }
+
+    /// Takes a job's lease unless a live run holds it; a lease whose heartbeat is older
+    /// than `stale_after` seconds at `now` is taken over.
+    pub async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        stale_after: i64,
+    ) -> Result<Lease> {
+        let current = sqlx::query("SELECT holder, heartbeat_at FROM leases WHERE job = ?")
+            .bind(job)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)));
+        let taken = sqlx::query(
+            "INSERT INTO leases (job, holder, acquired_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at
+             WHERE leases.heartbeat_at < ?4",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(now)
+        .bind(now - stale_after)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?
+        .rows_affected()
+            == 1;
+        Ok(match (taken, current) {
+            (true, None) => Lease::Acquired,
+            (true, Some((previous_holder, last_heartbeat))) => Lease::TakenOver {
+                previous_holder,
+                last_heartbeat,
+            },
+            (false, Some((holder, last_heartbeat))) => Lease::Held {
+                holder,
+                last_heartbeat,
+            },
+            (false, None) => Lease::Held {
+                holder: "?".into(),
+                last_heartbeat: now,
+            },
+        })
+    }
+
+    /// Renews a lease we hold.
+    pub async fn heartbeat(&self, job: &str, holder: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE leases SET heartbeat_at = ? WHERE job = ? AND holder = ?")
+            .bind(now)
+            .bind(job)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Gives a lease back.
+    pub async fn release_lease(&self, job: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE job = ? AND holder = ?")
+            .bind(job)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records that a job started for a fire time.
+    pub async fn job_started(&self, job: &str, scheduled_for: i64, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO job_runs (job, scheduled_for, started_at) VALUES (?, ?, ?)")
+            .bind(job)
+            .bind(scheduled_for)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records how a job's run ended.
+    pub async fn job_finished(
+        &self,
+        job: &str,
+        scheduled_for: i64,
+        now: i64,
+        outcome: &str,
+        run_id: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE job_runs SET finished_at = ?, outcome = ?, run_id = ? WHERE job = ? AND scheduled_for = ?")
+            .bind(now)
+            .bind(outcome)
+            .bind(run_id)
+            .bind(job)
+            .bind(scheduled_for)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The last fire time a job started for (Unix seconds).
+    pub async fn last_fired(&self, job: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MAX(scheduled_for) FROM job_runs WHERE job = ?")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(row.get::<Option<i64>, _>(0))
+    }
+
+    /// The latest run of each feed: (feed, run id, run start, outcome, counts JSON, error, finished).
+    pub async fn last_feed_runs(&self) -> Result<Vec<FeedRunRow>> {
+        let rows = sqlx::query(
+            "SELECT f.feed, f.run_id, r.started_at, f.outcome, f.counts, f.error, f.finished_at, r.kind
+             FROM feed_runs f JOIN runs r ON r.run_id = f.run_id
+             WHERE f.finished_at = (SELECT MAX(g.finished_at) FROM feed_runs g WHERE g.feed = f.feed)
+             ORDER BY f.feed",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| FeedRunRow {
+                feed: r.get(0),
+                run_id: r.get(1),
+                started_at: r.get(2),
+                outcome: r.get(3),
+                counts: r.get(4),
+                error: r.get(5),
+                finished_at: r.get(6),
+                kind: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Files a feed has read, and the newest of them.
+    pub async fn feed_position(&self, feed: &str) -> Result<(u64, Option<String>)> {
+        let row = sqlx::query("SELECT COUNT(*), MAX(read_at) FROM files_read WHERE feed = ?")
+            .bind(feed)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok((row.get::<i64, _>(0) as u64, row.get(1)))
     }
 
     /// Closes the pool (flushes WAL).

@@ -130,3 +130,64 @@ fn a_deployment_can_change_the_unverified_schema_rules() {
         "other datasets keep the built-in rules"
     );
 }
+
+#[test]
+fn status_reports_the_last_runs_and_fails_when_a_feed_failed() {
+    let w = Workdir::new();
+    w.configure(&[], &PlatformOpts::default());
+    let o = w.xinyong(&["status"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("never run"), "{}", stdout(&o));
+    assert_exit(&w.xinyong(&["run", "--no-push"]), 0);
+    let o = w.xinyong(&["status"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("scjgj_xzcf") && stdout(&o).contains(": ok ("),
+        "{}",
+        stdout(&o)
+    );
+    // A mapping that no longer fits its files: the feed fails, and status says so.
+    let path = w.path().join("mappings/sws_xzxk.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("from = \"许可内容\"", "from = \"许可事项\"");
+    std::fs::write(&path, text).unwrap();
+    std::fs::copy(
+        std::path::Path::new(ROOT)
+            .join("fixtures/drop/sws_xzxk/国家税务总局同江市税务局行政许可信息_2024.xlsx"),
+        w.path().join("fixtures/drop/sws_xzxk/再次导出.xlsx"),
+    )
+    .unwrap();
+    let mut b = std::fs::read(w.path().join("fixtures/drop/sws_xzxk/再次导出.xlsx")).unwrap();
+    b.push(0); // a different file (content hash), same sheet
+    std::fs::write(w.path().join("fixtures/drop/sws_xzxk/再次导出.xlsx"), b).unwrap();
+    assert_exit(&w.xinyong(&["run", "--no-push"]), 2);
+    let o = w.xinyong(&["status"]);
+    assert_exit(&o, 2);
+    assert!(
+        stdout(&o).contains("sws_xzxk · 税务局 行政许可: failed"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn schedule_next_lists_fire_times_in_local_time() {
+    let o = Command::new(BIN)
+        .args([
+            "--config",
+            "fixtures/demo/xinyong.toml",
+            "schedule",
+            "--next",
+            "2",
+        ])
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let s = stdout(&o);
+    assert!(
+        s.contains("nightly (30 1 * * * · Asia/Shanghai") && s.contains(" 01:30 CST"),
+        "{s}"
+    );
+}
