@@ -432,7 +432,8 @@ fn snapshot_rows(
                 return Ok(());
             };
             let lines = snapshot::u64_col(&b, "source_line");
-            let fields: Vec<Option<&StringArray>> = ds.fields.iter().map(|f| col(&f.code)).collect();
+            let fields: Vec<Option<&StringArray>> =
+                ds.fields.iter().map(|f| col(&f.code)).collect();
             for i in 0..b.num_rows() {
                 if !ids.contains(record_ids.value(i)) {
                     continue;
@@ -537,7 +538,12 @@ fn quarantine_line(cx: &Context, fr: &FeedRunRow, q: Quarantined<'_>) -> Correct
             let name = pos.map(|i| ds.fields[i].name.clone());
             (subject, document, value, name)
         }
-        (None, _) => (String::new(), String::new(), mask_ids_in_text(q.value), None),
+        (None, _) => (
+            String::new(),
+            String::new(),
+            mask_ids_in_text(q.value),
+            None,
+        ),
     };
     CorrectionRow {
         department: cx.department_of_feed(&fr.feed, q.source_unit),
@@ -630,8 +636,7 @@ fn rejection_corrections(
                 .unwrap_or_default();
             let (field, field_name, value) = match (&ds, position) {
                 (Some(d), Some(i)) => {
-                    let natural =
-                        category_position(d).and_then(|c| natural_person(&value_of(c)));
+                    let natural = category_position(d).and_then(|c| natural_person(&value_of(c)));
                     (
                         d.fields[i].code.clone(),
                         d.fields[i].name.clone(),
@@ -728,7 +733,11 @@ fn list_change_rows(cx: &Context, ledger: &[LedgerRow]) -> Vec<ListChangeRow> {
         .filter(|l| l.status == "acked" && LIST_DATASETS.contains(&l.dataset.as_str()))
     {
         let department = cx.department_of_unit(&l.source_unit);
-        let key = (cx.department_order(&department), department, l.dataset.clone());
+        let key = (
+            cx.department_order(&department),
+            department,
+            l.dataset.clone(),
+        );
         let (entries, exits) = groups.entry(key).or_default();
         if l.op == "withdraw" {
             exits.insert(l.record_id.clone());
@@ -738,13 +747,15 @@ fn list_change_rows(cx: &Context, ledger: &[LedgerRow]) -> Vec<ListChangeRow> {
     }
     groups
         .into_iter()
-        .map(|((_, department, dataset), (entries, exits))| ListChangeRow {
-            department,
-            dataset_name: OfficeReport::dataset_name(&dataset),
-            dataset,
-            entries: entries.len() as u64,
-            exits: exits.len() as u64,
-        })
+        .map(
+            |((_, department, dataset), (entries, exits))| ListChangeRow {
+                department,
+                dataset_name: OfficeReport::dataset_name(&dataset),
+                dataset,
+                entries: entries.len() as u64,
+                exits: exits.len() as u64,
+            },
+        )
         .collect()
 }
 
@@ -895,11 +906,16 @@ fn timeliness_rows(
         r.on_time_share = timeliness::on_time_share(r.on_time, r.late);
     }
     late.sort_by(|a, b| {
-        (b.days_late, cx.department_order(&a.department), &a.record_id).cmp(&(
-            a.days_late,
-            cx.department_order(&b.department),
-            &b.record_id,
-        ))
+        (
+            b.days_late,
+            cx.department_order(&a.department),
+            &a.record_id,
+        )
+            .cmp(&(
+                a.days_late,
+                cx.department_order(&b.department),
+                &b.record_id,
+            ))
     });
     (rows, late, uncomputable)
 }
@@ -951,7 +967,12 @@ fn override_rows(
                 .unwrap_or_else(|| "未知部门".into());
             OverrideRow {
                 kind: e.kind.clone(),
-                kind_label: if e.kind == "hold" { "异议暂停公示" } else { "撤回" }.into(),
+                kind_label: if e.kind == "hold" {
+                    "异议暂停公示"
+                } else {
+                    "撤回"
+                }
+                .into(),
                 department,
                 dataset: e.dataset.clone(),
                 record_id: e.record_id.clone(),
@@ -1007,35 +1028,45 @@ fn reconciliation_summaries(
     by_platform.into_values().collect()
 }
 
+/// What counts against a department in the ranking.
+#[derive(Default)]
+struct Score {
+    late: u64,
+    rejected: HashSet<(String, String)>,
+    quarantined: u64,
+}
+
 fn ranking_rows(
     cx: &Context,
     intake: &[IntakeRow],
     late: &[LateRecord],
     ledger: &[LedgerRow],
 ) -> Vec<RankingRow> {
-    let mut score: BTreeMap<String, (u64, HashSet<(String, String)>, u64)> = BTreeMap::new();
+    let mut scores: BTreeMap<String, Score> = BTreeMap::new();
     for r in intake {
-        score.entry(r.department.clone()).or_default().2 += r.quarantined;
+        scores.entry(r.department.clone()).or_default().quarantined += r.quarantined;
     }
     for r in late {
-        score.entry(r.department.clone()).or_default().0 += 1;
+        scores.entry(r.department.clone()).or_default().late += 1;
     }
     for l in ledger.iter().filter(|l| l.status == "rejected") {
         let department = cx.department_of_unit(&l.source_unit);
-        let rejected = &mut score.entry(department).or_default().1;
-        rejected.insert((l.dataset.clone(), l.record_id.clone()));
+        let score = scores.entry(department).or_default();
+        score
+            .rejected
+            .insert((l.dataset.clone(), l.record_id.clone()));
     }
-    let mut rows: Vec<RankingRow> = score
+    let mut rows: Vec<RankingRow> = scores
         .into_iter()
-        .map(|(department, (late, rejected, quarantined))| {
-            let rejected = rejected.len() as u64;
+        .map(|(department, s)| {
+            let rejected = s.rejected.len() as u64;
             RankingRow {
                 rank: 0,
                 department,
-                late,
+                late: s.late,
                 rejected,
-                quarantined,
-                total: late + rejected + quarantined,
+                quarantined: s.quarantined,
+                total: s.late + rejected + s.quarantined,
             }
         })
         .filter(|r| r.total > 0)

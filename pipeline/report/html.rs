@@ -32,6 +32,8 @@ table { width: 100%; border-collapse: collapse; font-size: 9pt; margin: 4px 0 8p
 th, td { border: 1px solid #c9d1d9; padding: 3px 6px; vertical-align: top; }
 th { background: #eef2f7; font-weight: 600; text-align: center; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.c { white-space: nowrap; }
+th { white-space: nowrap; }
 thead { display: table-header-group; }
 tr { page-break-inside: avoid; }
 tr.alert td { background: #fdecea; }
@@ -109,7 +111,11 @@ fn overview(r: &OfficeReport) -> String {
     let cards = [
         kpi("读取记录", x.collected.to_string(), false),
         kpi("保留入库", x.kept.to_string(), false),
-        kpi("隔离（未通过校验）", x.quarantined.to_string(), x.quarantined > 0),
+        kpi(
+            "隔离（未通过校验）",
+            x.quarantined.to_string(),
+            x.quarantined > 0,
+        ),
         kpi("被新版本替代", x.superseded.to_string(), false),
         kpi("平台接收", x.accepted.to_string(), false),
         kpi("平台退回", x.rejected.to_string(), x.rejected > 0),
@@ -130,8 +136,14 @@ fn overview(r: &OfficeReport) -> String {
 
 fn ranking(r: &OfficeReport) -> String {
     let mut s = String::from("<section>\n<h2>二、重点关注部门</h2>\n");
-    s.push_str("<p class=\"note\">按逾期、上级平台退回和隔离记录之和排序，请督促以下部门整改。</p>\n");
-    s.push_str(&table_html(&tables::ranking(r), None, "本期各部门均无逾期、退回或隔离记录。"));
+    s.push_str(
+        "<p class=\"note\">按逾期、上级平台退回和隔离记录之和排序，请督促以下部门整改。</p>\n",
+    );
+    s.push_str(&table_html(
+        &tables::ranking(r),
+        None,
+        "本期各部门均无逾期、退回或隔离记录。",
+    ));
     s.push_str("</section>\n");
     s
 }
@@ -139,7 +151,17 @@ fn ranking(r: &OfficeReport) -> String {
 fn intake(r: &OfficeReport) -> String {
     let mut s = String::from("<section>\n<h2>三、各部门数据归集情况</h2>\n");
     s.push_str(&quality_chart(r));
-    s.push_str(&table_html(&tables::intake(r), None, "本期没有读取数据。"));
+    let table = tables::intake(r).columns(&[
+        "部门",
+        "数据集",
+        "读取",
+        "保留",
+        "隔离",
+        "被替代",
+        "失败次数",
+        "隔离原因",
+    ]);
+    s.push_str(&table_html(&table, None, "本期没有读取数据。"));
     s.push_str("</section>\n");
     s
 }
@@ -154,14 +176,28 @@ fn timeliness(r: &OfficeReport) -> String {
         "本期没有首次上报的许可、处罚记录。",
     ));
     s.push_str("<h3>逾期记录</h3>\n");
-    s.push_str(&table_html(
-        &tables::late_records(r),
-        Some(LIST_ROWS),
-        "本期没有逾期记录。",
-    ));
+    let late = tables::late_records(r).columns(&[
+        "部门",
+        "数据集",
+        "决定文书号",
+        "相对人",
+        "决定日期",
+        "公示期限",
+        "上报日期",
+        "逾期（工作日）",
+    ]);
+    s.push_str(&table_html(&late, Some(LIST_ROWS), "本期没有逾期记录。"));
     if !r.uncomputable_records.is_empty() {
         s.push_str("<h3>无法计算的记录</h3>\n");
-        s.push_str(&table_html(&tables::uncomputable(r), Some(LIST_ROWS), ""));
+        let table = tables::uncomputable(r).columns(&[
+            "部门",
+            "数据集",
+            "决定文书号",
+            "决定日期",
+            "上报日期",
+            "原因",
+        ]);
+        s.push_str(&table_html(&table, Some(LIST_ROWS), ""));
     }
     s.push_str("</section>\n");
     s
@@ -196,9 +232,25 @@ fn lists_and_holds(r: &OfficeReport) -> String {
             r.totals.holds_overdue
         );
     }
-    let table = tables::overrides(r);
+    let table = tables::overrides(r).columns(&[
+        "类型",
+        "部门",
+        "数据集",
+        "原因",
+        "登记人",
+        "登记日期",
+        "已历工作日",
+        "解除日期",
+        "结果",
+        "超过20个工作日",
+    ]);
     let alerts: Vec<bool> = r.overrides.iter().map(|o| o.overdue).collect();
-    s.push_str(&table_rows_html(&table, None, &alerts, "本期没有人工撤回或异议。"));
+    s.push_str(&table_rows_html(
+        &table,
+        None,
+        &alerts,
+        "本期没有人工撤回或异议。",
+    ));
     s.push_str("</section>\n");
     s
 }
@@ -244,9 +296,9 @@ fn corrections(r: &OfficeReport) -> String {
 
 fn footer(r: &OfficeReport) -> String {
     format!(
-        "<footer>证件号码保留前6位和后4位、自然人姓名保留姓氏，其余以*代替。完整数据见同目录 report.xlsx（每张表一个工作表）和 report.json。统计口径：归集数据按本期运行统计；平台数据按回执时间在本期内的推送台账统计，待推送为截至期末仍未完成的记录。期间 {} 至 {}（UTC）。</footer>\n",
-        esc(&r.period.from),
-        esc(&r.period.to)
+        "<footer>证件号码保留前6位和后4位、自然人姓名保留姓氏，其余以*代替。完整数据见同目录 report.xlsx（每张表一个工作表）和 report.json。统计口径：归集数据按本期运行统计；平台数据按回执时间在本期内的推送台账统计，待推送为截至期末仍未完成的记录。统计时段：{} 至 {}（北京时间，不含截止时刻）。</footer>\n",
+        esc(&tables::china_time_text(&r.period.from)),
+        esc(&tables::china_time_text(&r.period.to))
     )
 }
 
@@ -273,7 +325,13 @@ fn table_rows_html(table: &Table, limit: Option<usize>, alerts: &[bool], empty: 
         };
         let _ = write!(s, "<tr{class}>");
         for cell in row {
-            let class = if cell.numeric() { " class=\"n\"" } else { "" };
+            let class = if cell.numeric() {
+                " class=\"n\""
+            } else if is_short_code(&cell.text()) {
+                " class=\"c\""
+            } else {
+                ""
+            };
             let _ = write!(s, "<td{class}>{}</td>", esc(&cell.text()));
         }
         s.push_str("</tr>\n");
@@ -288,6 +346,12 @@ fn table_rows_html(table: &Table, limit: Option<usize>, alerts: &[bool], empty: 
         );
     }
     s
+}
+
+/// Short text (dates, codes, names of departments and datasets, document numbers) is
+/// kept on one line.
+fn is_short_code(text: &str) -> bool {
+    text.chars().count() <= 16
 }
 
 /// One bar of a chart: a label, segments (value, colour) and the text at its end.
@@ -413,14 +477,24 @@ fn timeliness_chart(r: &OfficeReport) -> String {
 fn quality_chart(r: &OfficeReport) -> String {
     let mut rows: Vec<(String, u64, u64, u64)> = Vec::new();
     for d in &r.departments {
-        let read: u64 = r.intake.iter().filter(|i| &i.department == d).map(|i| i.collected).sum();
+        let read: u64 = r
+            .intake
+            .iter()
+            .filter(|i| &i.department == d)
+            .map(|i| i.collected)
+            .sum();
         let quarantined: u64 = r
             .intake
             .iter()
             .filter(|i| &i.department == d)
             .map(|i| i.quarantined)
             .sum();
-        let rejected: u64 = r.push.iter().filter(|p| &p.department == d).map(|p| p.rejected).sum();
+        let rejected: u64 = r
+            .push
+            .iter()
+            .filter(|p| &p.department == d)
+            .map(|p| p.rejected)
+            .sum();
         if read + rejected > 0 {
             rows.push((d.clone(), read, quarantined, rejected));
         }
@@ -431,7 +505,13 @@ fn quality_chart(r: &OfficeReport) -> String {
     let bars: Vec<Bar> = rows
         .into_iter()
         .map(|(department, read, quarantined, rejected)| {
-            let rate = |n: u64| if read > 0 { n as f64 / read as f64 } else { 0.0 };
+            let rate = |n: u64| {
+                if read > 0 {
+                    n as f64 / read as f64
+                } else {
+                    0.0
+                }
+            };
             Bar {
                 label: department,
                 segments: vec![(rate(quarantined), "#d9822b"), (rate(rejected), "#a61b1b")],
@@ -442,16 +522,28 @@ fn quality_chart(r: &OfficeReport) -> String {
             }
         })
         .collect();
-    let max = bars
+    let widest = bars
         .iter()
         .map(|b| b.segments.iter().map(|s| s.0).sum::<f64>())
-        .fold(0.05, f64::max);
+        .fold(0.0, f64::max);
+    let max = full_scale(widest);
     bar_chart(
-        "各部门数据质量（占读取记录的比例）",
+        &format!(
+            "各部门数据质量（占读取记录的比例，满格为{:.0}%）",
+            max * 100.0
+        ),
         &bars,
         max,
         &[("隔离", "#d9822b"), ("平台退回", "#a61b1b")],
     )
+}
+
+/// A round full scale for shares: the first of 5%, 10%, 20%, 25%, 50%, 100% that fits.
+fn full_scale(widest: f64) -> f64 {
+    [0.05, 0.1, 0.2, 0.25, 0.5]
+        .into_iter()
+        .find(|s| widest <= *s)
+        .unwrap_or(1.0)
 }
 
 #[cfg(test)]
@@ -459,8 +551,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shares_get_a_round_full_scale() {
+        assert_eq!(full_scale(0.0), 0.05);
+        assert_eq!(full_scale(0.065), 0.1);
+        assert_eq!(full_scale(0.3), 0.5);
+        assert_eq!(full_scale(1.7), 1.0);
+    }
+
+    #[test]
     fn text_is_escaped() {
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]
@@ -481,6 +584,8 @@ mod tests {
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(svg.contains(&format!("width=\"{:.1}\"", BAR_AREA / 2.0)));
         assert!(svg.contains(&format!("width=\"{BAR_AREA:.1}\"")));
-        assert!(!svg.replace("http://www.w3.org/2000/svg", "").contains("http"));
+        assert!(!svg
+            .replace("http://www.w3.org/2000/svg", "")
+            .contains("http"));
     }
 }

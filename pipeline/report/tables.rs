@@ -55,6 +55,26 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
+impl Table {
+    /// The same table with only the named columns, in that order (the HTML page shows
+    /// fewer columns than the workbook).
+    pub fn columns(&self, names: &[&'static str]) -> Table {
+        let picks: Vec<usize> = names
+            .iter()
+            .filter_map(|n| self.headers.iter().position(|h| h == n))
+            .collect();
+        Table {
+            sheet: self.sheet,
+            headers: picks.iter().map(|&i| self.headers[i]).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|row| picks.iter().map(|&i| row[i].clone()).collect())
+                .collect(),
+        }
+    }
+}
+
 /// The summary's rows: label and value, in the order of [`Totals`].
 pub fn summary(r: &OfficeReport) -> Table {
     let x = &r.totals;
@@ -141,7 +161,14 @@ pub fn push(r: &OfficeReport) -> Table {
     Table {
         sheet: "上报平台",
         headers: vec![
-            "平台", "部门", "数据集", "接收", "撤回", "退回", "待推送", "退回原因",
+            "平台",
+            "部门",
+            "数据集",
+            "接收",
+            "撤回",
+            "退回",
+            "待推送",
+            "退回原因",
         ],
         rows: r
             .push

@@ -166,10 +166,7 @@ mod tests {
         assert_eq!(on_time_share(3, 1), Some(0.75));
         assert_eq!(on_time_share(0, 0), None);
         // 17:00 UTC is already the next day in China.
-        assert_eq!(
-            china_date("2026-11-27T17:00:00Z"),
-            Some(d("2026-11-28"))
-        );
+        assert_eq!(china_date("2026-11-27T17:00:00Z"), Some(d("2026-11-28")));
         assert_eq!(china_date("not a time"), None);
     }
 }

@@ -28,7 +28,10 @@ pub fn corrections_workbook(report: &OfficeReport, department: &str) -> Result<V
     let mut wb = Workbook::new();
     let table = tables::corrections_of(report, department);
     let ws = add_sheet(&mut wb, &table, "本期无需整改的记录")?;
-    ws.set_header(format!("&C退回整改清单 {department} {}", report.period.label));
+    ws.set_header(format!(
+        "&C退回整改清单 {department} {}",
+        report.period.label
+    ));
     add_instructions(&mut wb, report, department)?;
     wb.save_to_buffer()
 }
