@@ -718,6 +718,27 @@ pub struct LedgerRow {
     pub updated_at: String,
 }
 
+/// Ledger rows of one kind, counted.
+#[derive(Debug, Clone)]
+pub struct LedgerCount {
+    /// Platform.
+    pub platform: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Reporting unit.
+    pub source_unit: String,
+    /// `upsert` or `withdraw`.
+    pub op: String,
+    /// `acked` or `rejected`.
+    pub status: String,
+    /// Rejection code.
+    pub code: Option<String>,
+    /// An acknowledged withdrawal's reason.
+    pub reason: Option<String>,
+    /// Rows.
+    pub records: u64,
+}
+
 /// The first acknowledged publication of a record on any platform.
 #[derive(Debug, Clone)]
 pub struct Publication {
@@ -833,10 +854,68 @@ impl StateStore {
             .collect())
     }
 
-    /// Ledger rows last changed in `[from, to)` (every platform).
-    pub async fn ledger_changed_between(&self, from: &str, to: &str) -> Result<Vec<LedgerRow>> {
+    /// Ledger rows answered (`acked` or `rejected`) in `[from, to)`, counted by platform,
+    /// dataset, unit, operation, status and code; acknowledged withdrawals also by
+    /// their reason.
+    pub async fn ledger_counts_between(&self, from: &str, to: &str) -> Result<Vec<LedgerCount>> {
         let rows = sqlx::query(
-            "SELECT platform, dataset, record_id, source_unit, op, status, code, message, updated_at FROM push_ledger WHERE updated_at >= ? AND updated_at < ? ORDER BY platform, dataset, record_id",
+            "SELECT platform, dataset, source_unit, op, status, code,
+                    CASE WHEN status = 'acked' AND op = 'withdraw' THEN message END AS reason,
+                    COUNT(*)
+             FROM push_ledger
+             WHERE updated_at >= ? AND updated_at < ? AND status IN ('acked', 'rejected')
+             GROUP BY platform, dataset, source_unit, op, status, code, reason
+             ORDER BY platform, dataset, source_unit, op, status, code, reason",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| LedgerCount {
+                platform: r.get(0),
+                dataset: r.get(1),
+                source_unit: r.get(2),
+                op: r.get(3),
+                status: r.get(4),
+                code: r.get(5),
+                reason: r.get(6),
+                records: r.get::<i64, _>(7) as u64,
+            })
+            .collect())
+    }
+
+    /// Records of `dataset` acknowledged in `[from, to)` on any platform, each counted
+    /// once, by unit and operation (`upsert`: entered; `withdraw`: left).
+    pub async fn distinct_acked_between(
+        &self,
+        dataset: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT source_unit, op, COUNT(DISTINCT record_id) FROM push_ledger
+             WHERE dataset = ? AND status = 'acked' AND updated_at >= ? AND updated_at < ?
+             GROUP BY source_unit, op ORDER BY source_unit, op",
+        )
+        .bind(dataset)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get::<i64, _>(2) as u64))
+            .collect())
+    }
+
+    /// Ledger rows rejected in `[from, to)` (every platform), with code and message.
+    pub async fn rejections_between(&self, from: &str, to: &str) -> Result<Vec<LedgerRow>> {
+        let rows = sqlx::query(
+            "SELECT platform, dataset, record_id, source_unit, op, status, code, message, updated_at FROM push_ledger WHERE status = 'rejected' AND updated_at >= ? AND updated_at < ? ORDER BY platform, dataset, record_id",
         )
         .bind(from)
         .bind(to)

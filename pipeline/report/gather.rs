@@ -21,8 +21,8 @@ use crate::masking::{mask_id_number, mask_ids_in_text, mask_name, NATURAL_PERSON
 use crate::schema::{registry, Dataset, FieldType};
 use crate::snapshot::{self, SnapshotStore};
 use crate::state::{
-    FeedRunRow, LedgerRow, OutstandingCount, OverrideHistory, Publication, ReconciliationRow,
-    RunRow, StateStore,
+    FeedRunRow, LedgerCount, LedgerRow, OutstandingCount, OverrideHistory, Publication,
+    ReconciliationRow, RunRow, StateStore,
 };
 use anyhow::Context as _;
 use arrow_array::{Array, StringArray};
@@ -242,7 +242,13 @@ async fn build_from(
     for run in &w.runs {
         feed_runs.extend(state.feed_runs_of(&run.run_id).await?);
     }
-    let ledger = state.ledger_changed_between(from, to).await?;
+    let answered = state.ledger_counts_between(from, to).await?;
+    let rejections = state.rejections_between(from, to).await?;
+    let mut list_counts = Vec::new();
+    for ds in LIST_DATASETS {
+        let counts = state.distinct_acked_between(ds, from, to).await?;
+        list_counts.extend(counts.into_iter().map(|(unit, op, n)| (ds, unit, op, n)));
+    }
     let outstanding = state.outstanding_before(to).await?;
     let mut publications = Vec::new();
     for ds in SHUANGGONGSHI_DATASETS {
@@ -250,15 +256,18 @@ async fn build_from(
     }
     let history = state.override_history().await?;
     let overrides_in = overrides_in_period(&history, from, to);
-    let snapshot = snapshot_rows(&cx, wanted_records(&publications, &ledger, &overrides_in))?;
+    let snapshot = snapshot_rows(
+        &cx,
+        wanted_records(&publications, &rejections, &overrides_in),
+    )?;
     let reconciled = state.latest_reconciliations_before(to).await?;
 
     let intake = intake_rows(&cx, &feed_runs);
-    let push = push_rows(&cx, &ledger, &outstanding);
+    let push = push_rows(&cx, &answered, &outstanding);
     let (timeliness, late_records, uncomputable_records) =
         timeliness_rows(&cx, &publications, &snapshot);
     let mut corrections = quarantine_corrections(&cx, &feed_runs)?;
-    corrections.extend(rejection_corrections(&cx, &ledger, &snapshot));
+    corrections.extend(rejection_corrections(&cx, &rejections, &snapshot));
     corrections.sort_by_key(|c| {
         (
             cx.department_order(&c.department),
@@ -271,7 +280,7 @@ async fn build_from(
         )
     });
     let overrides = override_rows(&cx, &overrides_in, &snapshot, &w.info);
-    let ranking = ranking_rows(&cx, &intake, &late_records, &ledger);
+    let ranking = ranking_rows(&cx, &intake, &late_records, &rejections);
     let mut report = OfficeReport {
         title: "社会信用信息归集与上报情况报告".into(),
         period: w.info.clone(),
@@ -294,8 +303,8 @@ async fn build_from(
         timeliness,
         late_records,
         uncomputable_records,
-        list_changes: list_change_rows(&cx, &ledger),
-        withdrawals: withdrawal_rows(&cx, &ledger),
+        list_changes: list_change_rows(&cx, &list_counts),
+        withdrawals: withdrawal_rows(&cx, &answered),
         overrides,
         reconciliations: reconciliation_summaries(&cx, &reconciled),
         ranking,
@@ -391,7 +400,7 @@ fn describe(ds: &Dataset, value_of: impl Fn(usize) -> String) -> (String, String
 
 fn wanted_records(
     publications: &[Publication],
-    ledger: &[LedgerRow],
+    rejections: &[LedgerRow],
     overrides: &[&OverrideHistory],
 ) -> BTreeMap<String, HashSet<String>> {
     let mut wanted: BTreeMap<String, HashSet<String>> = BTreeMap::new();
@@ -404,7 +413,7 @@ fn wanted_records(
     for p in publications {
         want(&p.dataset, &p.record_id);
     }
-    for r in ledger.iter().filter(|r| r.status == "rejected") {
+    for r in rejections {
         want(&r.dataset, &r.record_id);
     }
     for o in overrides {
@@ -610,12 +619,11 @@ fn quarantine_corrections(
 /// Rejected records: where they came from (the snapshot) and the platform's reason.
 fn rejection_corrections(
     cx: &Context,
-    ledger: &[LedgerRow],
+    rejections: &[LedgerRow],
     snapshot: &SnapshotRows,
 ) -> Vec<CorrectionRow> {
-    ledger
+    rejections
         .iter()
-        .filter(|r| r.status == "rejected")
         .map(|r| {
             let ds = registry().get(&r.dataset);
             let snap = snapshot.get(&(r.dataset.clone(), r.record_id.clone()));
@@ -694,19 +702,22 @@ fn push_row<'a>(
         })
 }
 
-fn push_rows(cx: &Context, ledger: &[LedgerRow], outstanding: &[OutstandingCount]) -> Vec<PushRow> {
+fn push_rows(
+    cx: &Context,
+    answered: &[LedgerCount],
+    outstanding: &[OutstandingCount],
+) -> Vec<PushRow> {
     let mut rows = PushRows::new();
-    for l in ledger {
+    for l in answered {
         let r = push_row(cx, &mut rows, &l.platform, &l.source_unit, &l.dataset);
         match (l.status.as_str(), l.op.as_str()) {
-            ("acked", "withdraw") => r.withdrawn += 1,
-            ("acked", _) => r.accepted += 1,
-            ("rejected", _) => {
-                r.rejected += 1;
+            ("acked", "withdraw") => r.withdrawn += l.records,
+            ("acked", _) => r.accepted += l.records,
+            _ => {
+                r.rejected += l.records;
                 let code = l.code.clone().unwrap_or_else(|| "?".into());
-                *r.rejected_by_code.entry(code).or_default() += 1;
+                *r.rejected_by_code.entry(code).or_default() += l.records;
             }
-            _ => {}
         }
     }
     for o in outstanding {
@@ -725,49 +736,44 @@ fn push_rows(cx: &Context, ledger: &[LedgerRow], outstanding: &[OutstandingCount
     out
 }
 
-fn list_change_rows(cx: &Context, ledger: &[LedgerRow]) -> Vec<ListChangeRow> {
-    type Sets = (HashSet<String>, HashSet<String>);
-    let mut groups: BTreeMap<(usize, String, String), Sets> = BTreeMap::new();
-    for l in ledger
-        .iter()
-        .filter(|l| l.status == "acked" && LIST_DATASETS.contains(&l.dataset.as_str()))
-    {
-        let department = cx.department_of_unit(&l.source_unit);
+/// (dataset, unit, operation, distinct records) of the red and black lists.
+type ListCount = (&'static str, String, String, u64);
+
+fn list_change_rows(cx: &Context, counts: &[ListCount]) -> Vec<ListChangeRow> {
+    let mut groups: BTreeMap<(usize, String, &str), ListChangeRow> = BTreeMap::new();
+    for (dataset, unit, op, n) in counts {
+        let department = cx.department_of_unit(unit);
         let key = (
             cx.department_order(&department),
-            department,
-            l.dataset.clone(),
+            department.clone(),
+            *dataset,
         );
-        let (entries, exits) = groups.entry(key).or_default();
-        if l.op == "withdraw" {
-            exits.insert(l.record_id.clone());
+        let row = groups.entry(key).or_insert_with(|| ListChangeRow {
+            department,
+            dataset: dataset.to_string(),
+            dataset_name: OfficeReport::dataset_name(dataset),
+            ..Default::default()
+        });
+        if op == "withdraw" {
+            row.exits += n;
         } else {
-            entries.insert(l.record_id.clone());
+            row.entries += n;
         }
     }
-    groups
-        .into_iter()
-        .map(
-            |((_, department, dataset), (entries, exits))| ListChangeRow {
-                department,
-                dataset_name: OfficeReport::dataset_name(&dataset),
-                dataset,
-                entries: entries.len() as u64,
-                exits: exits.len() as u64,
-            },
-        )
-        .collect()
+    groups.into_values().collect()
 }
 
-fn withdrawal_rows(cx: &Context, ledger: &[LedgerRow]) -> Vec<WithdrawalRow> {
-    let mut groups: BTreeMap<(usize, String, usize, String, String), u64> = BTreeMap::new();
-    for l in ledger
+fn withdrawal_rows(cx: &Context, answered: &[LedgerCount]) -> Vec<WithdrawalRow> {
+    // (platform order, platform, department order, department, dataset, reason)
+    type Key = (usize, String, usize, String, String, String);
+    let mut groups: BTreeMap<Key, WithdrawalRow> = BTreeMap::new();
+    for l in answered
         .iter()
         .filter(|l| l.status == "acked" && l.op == "withdraw")
     {
         let department = cx.department_of_unit(&l.source_unit);
         let reason = l
-            .message
+            .reason
             .as_deref()
             .filter(|m| !m.trim().is_empty())
             .map(mask_ids_in_text)
@@ -776,24 +782,20 @@ fn withdrawal_rows(cx: &Context, ledger: &[LedgerRow]) -> Vec<WithdrawalRow> {
             cx.platform_order(&l.platform),
             l.platform.clone(),
             cx.department_order(&department),
-            department,
-            format!("{}\u{0}{reason}", l.dataset),
+            department.clone(),
+            l.dataset.clone(),
+            reason.clone(),
         );
-        *groups.entry(key).or_default() += 1;
+        let row = groups.entry(key).or_insert_with(|| WithdrawalRow {
+            platform_title: cx.platform_title(&l.platform),
+            department,
+            dataset: l.dataset.clone(),
+            reason,
+            records: 0,
+        });
+        row.records += l.records;
     }
-    groups
-        .into_iter()
-        .map(|((_, platform, _, department, ds_reason), records)| {
-            let (dataset, reason) = ds_reason.split_once('\u{0}').unwrap_or_default();
-            WithdrawalRow {
-                platform_title: cx.platform_title(&platform),
-                department,
-                dataset: dataset.to_string(),
-                reason: reason.to_string(),
-                records,
-            }
-        })
-        .collect()
+    groups.into_values().collect()
 }
 
 // ---- timeliness ----------------------------------------------------------------------
@@ -1040,7 +1042,7 @@ fn ranking_rows(
     cx: &Context,
     intake: &[IntakeRow],
     late: &[LateRecord],
-    ledger: &[LedgerRow],
+    rejections: &[LedgerRow],
 ) -> Vec<RankingRow> {
     let mut scores: BTreeMap<String, Score> = BTreeMap::new();
     for r in intake {
@@ -1049,7 +1051,7 @@ fn ranking_rows(
     for r in late {
         scores.entry(r.department.clone()).or_default().late += 1;
     }
-    for l in ledger.iter().filter(|l| l.status == "rejected") {
+    for l in rejections {
         let department = cx.department_of_unit(&l.source_unit);
         let score = scores.entry(department).or_default();
         score
