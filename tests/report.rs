@@ -414,3 +414,52 @@ fn screenshot(page: &Path, scratch: &Path) {
         bytes.len()
     );
 }
+
+#[test]
+fn the_demo_leaves_a_report_for_its_run() {
+    let w = Workdir::new();
+    let config = w.path().join("fixtures/demo/xinyong.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::copy(Path::new(ROOT).join("fixtures/demo/xinyong.toml"), &config).unwrap();
+    let o = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("demo")
+        .current_dir(w.path())
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("办公室报告 office:"))
+        .unwrap_or_else(|| panic!("the summary says where the report is:\n{out}"));
+    let html = PathBuf::from(line.trim_start_matches("办公室报告 office:").trim());
+    let html = if html.is_absolute() {
+        html
+    } else {
+        w.path().join(html)
+    };
+    assert!(html.ends_with("report.html"), "{}", html.display());
+    let dir = html.parent().unwrap();
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("run-"),
+        "{}",
+        dir.display()
+    );
+    assert!(dir.starts_with(w.path().join("out/demo/reports")));
+    for f in ["report.html", "report.xlsx", "report.json"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let workbooks = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            let e = e.as_ref().unwrap();
+            e.file_name().to_string_lossy().starts_with("整改清单-")
+        })
+        .count();
+    assert_eq!(workbooks, 2, "one correction workbook per department");
+}

@@ -23,6 +23,7 @@ h1 { font-size: 20pt; margin: 4px 0 2px; }
 header .meta { color: #57606a; font-size: 9.5pt; }
 h2 { font-size: 13.5pt; margin: 22px 0 8px; padding-left: 8px; border-left: 4px solid #a61b1b; page-break-after: avoid; }
 h3 { font-size: 11pt; margin: 12px 0 4px; page-break-after: avoid; }
+h2 + p.note, h3 + p.note { page-break-after: avoid; break-after: avoid; }
 .kpis { display: grid; grid-template-columns: repeat(4, 1fr); gap: 8px; margin: 8px 0 4px; }
 .kpi { border: 1px solid #d0d7de; border-radius: 4px; padding: 6px 10px; }
 .kpi .v { display: block; font-size: 17pt; font-weight: 700; }

@@ -14,7 +14,7 @@
 //! - intake: the `feed_runs` counts of the runs started in the period;
 //! - platforms: ledger rows whose last change (the receipt) falls in the period, plus
 //!   the rows still owed that were queued before its end;
-//! - timeliness: see [`gather`]'s `timeliness` and [`timeliness::assess`].
+//! - timeliness: see the `gather` module comment and [`timeliness::assess`].
 
 mod gather;
 pub mod html;

@@ -1,7 +1,8 @@
 //! The report's Excel workbooks (rust_xlsxwriter): the office's workbook, one sheet per
 //! table of [`super::tables`], and each department's correction workbook (退回整改清单)
 //! with its lines and a sheet of instructions. Every sheet has a frozen header row,
-//! column widths fitted to the content (a CJK character counts double) and prints on A4.
+//! column widths fitted to the content (a CJK character counts double; the widest columns
+//! wrap their text) and prints on A4.
 
 use super::tables::{self, Cell, Table};
 use super::OfficeReport;
@@ -53,6 +54,8 @@ fn add_sheet<'a>(
     ws.set_name(table.sheet)?;
     let header = header_format();
     let share = Format::new().set_num_format("0.0%");
+    let wrap = Format::new().set_text_wrap();
+    let widths = column_widths(table);
     for (c, h) in table.headers.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &header)?;
     }
@@ -61,6 +64,9 @@ fn add_sheet<'a>(
         for (c, cell) in row.iter().enumerate() {
             let c = c as u16;
             match cell {
+                Cell::Text(s) if widths[c as usize] >= MAX_WIDTH => {
+                    ws.write_string_with_format(r, c, s, &wrap)?
+                }
                 Cell::Text(s) => ws.write_string(r, c, s)?,
                 Cell::Int(v) => ws.write_number(r, c, *v as f64)?,
                 Cell::Share(Some(x)) => ws.write_number_with_format(r, c, *x, &share)?,
@@ -75,7 +81,7 @@ fn add_sheet<'a>(
         ws.write_string(MAX_ROWS as u32 + 1, 0, note)?;
     }
     ws.set_freeze_panes(1, 0)?;
-    for (c, width) in column_widths(table).into_iter().enumerate() {
+    for (c, width) in widths.into_iter().enumerate() {
         ws.set_column_width(c as u16, width)?;
     }
     set_print_layout(ws, table.headers.len())?;
