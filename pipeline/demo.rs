@@ -1,12 +1,15 @@
 //! `xinyong demo` (what `make run` runs): starts the two platform simulators on
 //! loopback, points the configuration's platforms at them, runs every feed of the
 //! built-in fixtures, and stops the simulators. Their holdings persist under the data
-//! directory, so a second demo run finds them as the first left them.
+//! directory, so a second demo run finds them as the first left them. Then it writes the
+//! leading-group office's report of the run (`<data>/reports/run-<run id>/`).
 
 use crate::config::Config;
 use crate::runner::{self, RunOptions, RunReport};
 use crate::simulator::{self, FaultKind, SimConfig};
+use anyhow::Context;
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 /// Demo options.
 #[derive(Debug, Clone)]
@@ -62,5 +65,19 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
     for s in sims {
         s.stop().await;
     }
-    result
+    let mut report = result?;
+    if !opts.dry_run {
+        report.office_report = Some(write_office_report(&config, &report.run_id).await?);
+    }
+    Ok(report)
+}
+
+/// Writes the office's report of a run to its default directory; returns the HTML file.
+async fn write_office_report(config: &Config, run_id: &str) -> anyhow::Result<PathBuf> {
+    let office = crate::report::build(config, crate::report::Period::Run(run_id.into()))
+        .await
+        .context("gathering the office report")?;
+    let dir = crate::report::default_dir(config, &office);
+    let files = crate::report::write_all(&office, &dir).context("writing the office report")?;
+    Ok(files.html)
 }

@@ -5,7 +5,8 @@
 //! The stages, in the order data meets them: [`mapping`] (with [`transforms`] and
 //! [`schema`] validation) → [`record`] identity → [`dedupe`] → [`snapshot`] (all driven
 //! per feed by [`ingest`]) → [`push`]. [`state`] is the embedded state store, [`runner`]
-//! drives a whole run, [`simulator`] serves the platforms' contract for the demo and tests.
+//! drives a whole run, [`report`] writes the leading-group office's reports, [`simulator`]
+//! serves the platforms' contract for the demo and tests.
 
 pub mod calendar;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod push;
 pub mod reconcile;
 pub mod record;
 pub mod register;
+pub mod report;
 pub mod runner;
 pub mod schedule;
 pub mod schema;

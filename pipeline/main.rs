@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use xinyong::config::Config;
 use xinyong::simulator::{self, FaultKind, SimConfig};
-use xinyong::{demo, fixtures_gen, ids, runner, summary};
+use xinyong::{demo, fixtures_gen, ids, report, runner, summary};
 
 /// mimalloc: rows are allocated on mapper threads and freed on others; glibc's malloc
 /// spent a third more CPU on that traffic in the full-load benchmark.
@@ -118,6 +118,24 @@ enum Command {
     },
     /// Did the last runs work? Per feed, platform and job; exit 2 when a feed's last run failed.
     Status,
+    /// Write the leading-group office's report: HTML, XLSX, JSON and one correction workbook per department (default period: the latest run).
+    Report {
+        /// A calendar month, YYYY-MM.
+        #[arg(long, conflicts_with_all = ["from", "to", "run"])]
+        month: Option<String>,
+        /// First day, YYYY-MM-DD (with --to).
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, YYYY-MM-DD, included (with --from).
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// One run, by id.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        run: Option<String>,
+        /// Output directory (default: <data_dir>/reports/<period>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compare what each platform holds with the ledger; `--repair` converges.
     Reconcile {
         /// Only these platforms (repeatable).
@@ -618,6 +636,26 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         Command::Status => {
             let config = load_config(&config_path(cli.config, false))?;
             status(&config).await
+        }
+        Command::Report {
+            month,
+            from,
+            to,
+            run,
+            out,
+        } => {
+            let config = load_config(&config_path(cli.config, false))?;
+            let period = match (month, from.zip(to), run) {
+                (Some(month), _, _) => report::Period::month(&month)?,
+                (_, Some((from, to)), _) => report::Period::range(from, to)?,
+                (_, _, Some(run)) => report::Period::Run(run),
+                _ => report::Period::LatestRun,
+            };
+            let office = report::build(&config, period).await?;
+            let dir = out.unwrap_or_else(|| report::default_dir(&config, &office));
+            let files = report::write_all(&office, &dir)?;
+            print!("{}", report::describe(&office, &files));
+            Ok(0)
         }
         Command::Demo {
             fault_rate,

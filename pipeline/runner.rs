@@ -81,6 +81,9 @@ pub struct RunReport {
     pub state_path: PathBuf,
     /// This report as JSON.
     pub report_file: Option<PathBuf>,
+    /// The leading-group office's report of this run (HTML), when one was written
+    /// (the demo writes one).
+    pub office_report: Option<PathBuf>,
 }
 
 impl RunReport {
@@ -336,6 +339,7 @@ async fn run_with_id(
         quarantine_dir: store.quarantine_root(),
         state_path: config.state.clone(),
         report_file: None,
+        office_report: None,
     };
     if !opts.dry_run {
         let path = config.data_dir.join("runs").join(format!("{run_id}.json"));

@@ -91,5 +91,12 @@ pub fn render(r: &RunReport) -> String {
     if let Some(p) = &r.report_file {
         let _ = writeln!(s, "运行报告 report:   {}", p.display());
     }
+    if let Some(p) = &r.office_report {
+        let _ = writeln!(s, "办公室报告 office: {}", p.display());
+        let _ = writeln!(
+            s,
+            "                   （同目录有 report.xlsx、report.json 和各部门的整改清单）"
+        );
+    }
     s
 }

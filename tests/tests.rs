@@ -9,3 +9,4 @@ mod crash;
 mod jobs;
 mod push_faults;
 mod reconcile;
+mod report;
