@@ -59,6 +59,7 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
             platforms: None,
             dry_run: opts.dry_run,
             skip_ingest: false,
+            window: None,
         },
     )
     .await;

@@ -53,6 +53,14 @@ pub struct FeedCounts {
     pub quarantined_by_reason: BTreeMap<String, u64>,
     /// Rows superseded by a newer row of the same record.
     pub superseded: u64,
+    /// Backfills: rows passed over because their decision date is outside the window
+    /// (not counted in `read`).
+    #[serde(default)]
+    pub outside_window: u64,
+    /// Backfills: records of the window that the source no longer has; they leave the
+    /// snapshot and are withdrawn upstream.
+    #[serde(default)]
+    pub vanished: u64,
 }
 
 impl FeedCounts {
@@ -104,6 +112,9 @@ pub struct IngestOptions<'a> {
     pub progress: &'a (dyn Fn(u64) + Sync),
     /// The legal-entity register, for records that carry only a legacy code.
     pub register: Option<&'a crate::register::Register>,
+    /// A backfill's window of decision dates: rows outside it are passed over, and the
+    /// feed's records inside it that the source no longer has leave the snapshot.
+    pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 /// The quarantine's Arrow schema.
@@ -198,6 +209,8 @@ enum MappedRow {
         mapped: crate::mapping::Mapped,
     },
     Bad(RawRow, RowProblem),
+    /// A backfill passes over rows outside its window.
+    OutsideWindow,
 }
 
 /// A batch after mapping, with its place in the read order.
@@ -211,15 +224,22 @@ struct MappedBatch {
 fn map_batch(
     feed: &Feed,
     register: Option<&crate::register::Register>,
+    window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     no: u64,
     batch: RawBatch,
 ) -> Result<MappedBatch, IngestError> {
     let binding: Binding = feed.bind(&batch.unit)?;
     let ds = &feed.dataset;
+    let in_window = |m: &crate::mapping::Mapped| match (window, ds.decision_date) {
+        (Some((from, to)), Some(f)) => chrono::NaiveDate::parse_from_str(&m.values[f], "%Y-%m-%d")
+            .is_ok_and(|d| d >= from && d <= to),
+        _ => true,
+    };
     let rows = batch
         .rows
         .into_iter()
         .map(|row| match feed.map_row(&binding, &row, register) {
+            Ok(m) if !in_window(&m) => MappedRow::OutsideWindow,
             Ok(m) => MappedRow::Good {
                 line: row.line,
                 id: record::record_id_bytes(ds, &m.values),
@@ -317,13 +337,18 @@ pub fn ingest_feed(
         let (mapped_tx, mapped_rx) =
             std::sync::mpsc::sync_channel::<Result<MappedBatch, IngestError>>(MAPPERS);
         for _ in 0..MAPPERS {
-            let (raw_rx, mapped_tx, register) = (raw_rx.clone(), mapped_tx.clone(), opts.register);
+            let (raw_rx, mapped_tx, register, window) = (
+                raw_rx.clone(),
+                mapped_tx.clone(),
+                opts.register,
+                opts.window,
+            );
             scope.spawn(move || loop {
                 let next = raw_rx.lock().expect("not poisoned").recv();
                 let Ok(msg) = next else { break };
                 let out = msg
                     .map_err(IngestError::from)
-                    .and_then(|(no, b)| map_batch(feed, register, no, b));
+                    .and_then(|(no, b)| map_batch(feed, register, window, no, b));
                 if mapped_tx.send(out).is_err() {
                     break;
                 }
@@ -382,9 +407,14 @@ pub fn ingest_feed(
                 let mut good: Vec<Record> = Vec::with_capacity(batch.rows.len());
                 let mut seqs: Vec<u64> = Vec::with_capacity(batch.rows.len());
                 for row in batch.rows {
+                    if matches!(row, MappedRow::OutsideWindow) {
+                        counts.outside_window += 1;
+                        continue;
+                    }
                     counts.read += 1;
                     seq += 1;
                     match row {
+                        MappedRow::OutsideWindow => {}
                         MappedRow::Bad(raw, p) => {
                             counts.quarantined += 1;
                             *counts
@@ -488,9 +518,43 @@ pub fn ingest_feed(
             replaced_months.insert(month.to_string());
         }
     })?;
+    // A backfill: the feed's records of the window that the source no longer has.
+    if let (Some((from, to)), Some(f)) = (opts.window, ds.decision_date) {
+        let code = &ds.fields[f].code;
+        let (first, last) = (
+            from.format("%Y-%m").to_string(),
+            to.format("%Y-%m").to_string(),
+        );
+        for (month, path) in store.data_files(&ds.code) {
+            if month < first || month > last {
+                continue;
+            }
+            snapshot::read_batches(&path, Some(&["record_id", "feed", code.as_str()]), |b| {
+                let (ids, feeds, dates) = (
+                    snapshot::str_col(&b, "record_id").expect("record_id"),
+                    snapshot::str_col(&b, "feed").expect("feed"),
+                    snapshot::str_col(&b, code).expect("decision date"),
+                );
+                for i in 0..b.num_rows() {
+                    let in_window = chrono::NaiveDate::parse_from_str(dates.value(i), "%Y-%m-%d")
+                        .is_ok_and(|d| d >= from && d <= to);
+                    let id = pack_id(ids.value(i));
+                    if in_window
+                        && feeds.value(i) == feed.name
+                        && !index.contains(&id)
+                        && against.replaced.insert(id)
+                    {
+                        counts.vanished += 1;
+                        replaced_months.insert(month.clone());
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
     counts.superseded += against.older;
     counts.unchanged = against.unchanged;
-    counts.changed = against.replaced.len() as u64;
+    counts.changed = against.replaced.len() as u64 - counts.vanished;
     counts.new = index.len() as u64 - counts.changed;
     counts.kept = counts.new + counts.changed + counts.unchanged;
 
@@ -502,7 +566,7 @@ pub fn ingest_feed(
         None => None,
     };
     let mut snapshot_written = false;
-    if !index.is_empty() && !opts.dry_run {
+    if (!index.is_empty() || counts.vanished > 0) && !opts.dry_run {
         let mut months: Vec<String> = spilled_months;
         months.extend(replaced_months);
         months.sort();

@@ -57,6 +57,24 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Re-read one feed's window of decision dates (all its files, read before or not) without moving the nightly position: upserts for what changed, withdrawals for what vanished.
+    Backfill {
+        /// The feed.
+        #[arg(long)]
+        feed: String,
+        /// First decision date, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last decision date, YYYY-MM-DD (included).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// Push the result now (otherwise the next run pushes it).
+        #[arg(long)]
+        push: bool,
+        /// Show what would be read, written, pushed and withdrawn; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Push what the snapshot and the ledger say each platform is owed, reading no feed.
     Push {
         /// Only these platforms (repeatable; default all).
@@ -484,6 +502,37 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
                     platforms,
                     dry_run,
                     skip_ingest: false,
+                    window: None,
+                },
+            )
+            .await?;
+            print!("{}", summary::render(&report));
+            Ok(report.exit_code())
+        }
+        Command::Backfill {
+            feed,
+            from,
+            to,
+            push,
+            dry_run,
+        } => {
+            if from > to {
+                anyhow::bail!("--from {from} is after --to {to}");
+            }
+            let config = load_config(&config_path(cli.config, false))?;
+            let report = runner::run(
+                &config,
+                &runner::RunOptions {
+                    kind: "backfill".into(),
+                    feeds: vec![feed],
+                    platforms: if push || dry_run {
+                        None
+                    } else {
+                        Some(Vec::new())
+                    },
+                    dry_run,
+                    skip_ingest: false,
+                    window: Some((from, to)),
                 },
             )
             .await?;

@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Read no feed: only push what the snapshot and the ledger say is owed.
     pub skip_ingest: bool,
+    /// A backfill's window of decision dates: every file of the source is read again,
+    /// whatever was read before, and the nightly position is left as it was.
+    pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 /// One feed's part of the report.
@@ -192,7 +195,11 @@ async fn run_with_id(
     let mut reports = Vec::new();
     let mut register = Arc::new(Register::load(&store)?);
     for feed in &selected {
-        let already = state.files_read(&feed.name).await?;
+        let already = if opts.window.is_some() {
+            Default::default()
+        } else {
+            state.files_read(&feed.name).await?
+        };
         let (bar, progress) = progress_for(&feed.name);
         let (feed_c, store_c, run_c, base) = (
             feed.clone(),
@@ -202,6 +209,7 @@ async fn run_with_id(
         );
         let dry = opts.dry_run;
         let reg = register.clone();
+        let window = opts.window;
         let result = tokio::task::spawn_blocking(move || {
             let p = progress.clone();
             ingest::ingest_feed(
@@ -214,6 +222,7 @@ async fn run_with_id(
                     dry_run: dry,
                     progress: &move |n| p(n),
                     register: Some(&reg),
+                    window,
                 },
             )
         })
@@ -233,7 +242,11 @@ async fn run_with_id(
                             &feed.name,
                             &feed.dataset.code,
                             &out.counts,
-                            &out.files,
+                            if opts.window.is_some() {
+                                &[]
+                            } else {
+                                &out.files
+                            },
                             None,
                         )
                         .await?;

@@ -108,6 +108,7 @@ impl Job {
             platforms: self.push.clone(),
             dry_run: false,
             skip_ingest: !all && self.feeds.is_empty(),
+            window: None,
         }
     }
 

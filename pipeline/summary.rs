@@ -41,6 +41,9 @@ pub fn render(r: &RunReport) -> String {
             "    保留 kept: 新增 new {} · 变更 changed {} · 未变 unchanged {}",
             c.new, c.changed, c.unchanged
         );
+        if c.outside_window + c.vanished > 0 {
+            let _ = writeln!(s, "    补录窗口 backfill window: 窗口外跳过 outside {} · 源已删除 vanished {} (将撤回 to be withdrawn)", c.outside_window, c.vanished);
+        }
         if !c.quarantined_by_reason.is_empty() {
             let reasons: Vec<String> = c
                 .quarantined_by_reason

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 const AUTH: &str = "11230881MB00123433";
 
 #[allow(clippy::too_many_arguments)]
-fn row(
+pub(crate) fn row(
     name: &str,
     code: &str,
     wsh: &str,
@@ -41,7 +41,7 @@ fn row(
     .collect()
 }
 
-fn csv(rows: &[Vec<String>]) -> Vec<u8> {
+pub(crate) fn csv(rows: &[Vec<String>]) -> Vec<u8> {
     let mut text = String::from(xinyong::loadgen::HEADER);
     text.push_str("\r\n");
     for r in rows {

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod backfill;
 mod bench_semantics;
 mod cli;
 mod crash;
