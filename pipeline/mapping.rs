@@ -36,6 +36,8 @@ struct MappingFile {
     null_markers: Option<Vec<String>>,
     #[serde(default)]
     updated_at: Option<Spanned<String>>,
+    #[serde(default)]
+    max_quarantine_ratio: Option<f64>,
     source: SourceConfig,
     field: Vec<FieldFile>,
 }
@@ -122,6 +124,9 @@ pub struct Feed {
     pub updated_at: Option<String>,
     /// Cell values that mean "none".
     pub null_markers: Vec<String>,
+    /// Above this share of quarantined rows a run ends with exit code 1 (the department
+    /// is to be called); none when `None`.
+    pub max_quarantine_ratio: Option<f64>,
     /// The mapping file.
     pub file: PathBuf,
 }
@@ -237,6 +242,7 @@ impl Feed {
             source: file.source,
             rules,
             updated_at: file.updated_at.map(|s| normalise_header(s.get_ref())),
+            max_quarantine_ratio: file.max_quarantine_ratio,
             null_markers: file
                 .null_markers
                 .unwrap_or_else(|| DEFAULT_NULL_MARKERS.iter().map(|s| s.to_string()).collect()),

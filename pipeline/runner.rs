@@ -57,6 +57,17 @@ pub struct FeedReport {
     pub quarantine_file: Option<String>,
     /// What stopped the feed, if anything.
     pub error: Option<String>,
+    /// The feed's quarantine threshold (share of rows), when it has one.
+    pub max_quarantine_ratio: Option<f64>,
+}
+
+impl FeedReport {
+    /// Whether the quarantined share is over the feed's threshold.
+    pub fn over_threshold(&self) -> bool {
+        let c = &self.counts;
+        self.max_quarantine_ratio
+            .is_some_and(|max| c.read > 0 && c.quarantined as f64 / c.read as f64 > max)
+    }
 }
 
 /// The report of a run.
@@ -90,8 +101,9 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// 0 ok; 1 finished, but a platform was left with records pending; 2 a feed failed
-    /// or the accounting does not balance.
+    /// 0 ok; 1 finished, but a feed's quarantine is over its threshold or a platform was
+    /// left with records pending (they go next run); 2 a feed failed or the accounting
+    /// does not balance.
     pub fn exit_code(&self) -> i32 {
         if self
             .feeds
@@ -99,7 +111,9 @@ impl RunReport {
             .any(|f| f.error.is_some() || !f.counts.balanced())
         {
             2
-        } else if self.platforms.iter().any(|p| p.error.is_some()) {
+        } else if self.platforms.iter().any(|p| p.error.is_some())
+            || self.feeds.iter().any(FeedReport::over_threshold)
+        {
             1
         } else {
             0
@@ -264,6 +278,7 @@ async fn run_with_id(
                     skipped_files: out.skipped_files,
                     quarantine_file: out.quarantine_file.map(|p| p.display().to_string()),
                     error: None,
+                    max_quarantine_ratio: feed.max_quarantine_ratio,
                 }
             }
             Err(e) => {
@@ -290,6 +305,7 @@ async fn run_with_id(
                     skipped_files: Vec::new(),
                     quarantine_file: None,
                     error: Some(e.to_string()),
+                    max_quarantine_ratio: feed.max_quarantine_ratio,
                 }
             }
         };

@@ -41,6 +41,14 @@ pub fn render(r: &RunReport) -> String {
             "    保留 kept: 新增 new {} · 变更 changed {} · 未变 unchanged {}",
             c.new, c.changed, c.unchanged
         );
+        if f.over_threshold() {
+            let _ = writeln!(
+                s,
+                "    ⚠ 隔离比例 {:.1}% 超过阈值 {:.1}% (quarantine over the feed's threshold: call the department)",
+                100.0 * c.quarantined as f64 / c.read as f64,
+                100.0 * f.max_quarantine_ratio.unwrap_or(0.0)
+            );
+        }
         if c.outside_window + c.vanished > 0 {
             let _ = writeln!(s, "    补录窗口 backfill window: 窗口外跳过 outside {} · 源已删除 vanished {} (将撤回 to be withdrawn)", c.outside_window, c.vanished);
         }

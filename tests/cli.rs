@@ -191,3 +191,23 @@ fn schedule_next_lists_fire_times_in_local_time() {
         "{s}"
     );
 }
+
+#[test]
+fn a_feed_over_its_quarantine_threshold_ends_the_run_with_exit_code_1() {
+    let w = Workdir::new();
+    w.configure(&[], &PlatformOpts::default());
+    let path = w.path().join("mappings/scjgj_xzcf.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("max_quarantine_ratio = 0.10", "max_quarantine_ratio = 0.01");
+    std::fs::write(&path, text).unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("超过阈值"), "{}", stdout(&o));
+    assert!(
+        w.data()
+            .join("snapshot/dataset=xzcf/_manifest.json")
+            .exists(),
+        "the run still finished"
+    );
+}
