@@ -96,6 +96,9 @@ pub struct IngestOutput {
     pub quarantine_file: Option<PathBuf>,
     /// Whether a new snapshot was published.
     pub snapshot_written: bool,
+    /// For the legal-entity register's feed: the entities read, so the run's other feeds
+    /// resolve legacy codes with them at once (a dry run included).
+    pub register_entries: Option<crate::register::Register>,
 }
 
 /// Options of one ingestion.
@@ -310,6 +313,8 @@ pub fn ingest_feed(
     let mut file_names: HashMap<String, Arc<str>> = HashMap::new();
     let mut rows_per_file: HashMap<String, u64> = HashMap::new();
     let mut seq: u64 = 0;
+    let mut register_entries =
+        (ds.code == crate::register::REGISTER_DATASET).then(crate::register::Register::default);
 
     // Pass 1 as a pipeline: a reader thread decodes and parses, MAPPERS threads map,
     // validate and hash, this thread puts batches back in file order and dedupes, and a
@@ -438,6 +443,16 @@ pub fn ingest_feed(
                                 version,
                             };
                             index.offer(id, w);
+                            if let Some(reg) = register_entries.as_mut() {
+                                let v = |code: &str| {
+                                    ds.position(code)
+                                        .map(|i| mapped.values[i].as_str())
+                                        .filter(|x| !x.is_empty())
+                                };
+                                if let Some(code) = v("FR_SHXYM") {
+                                    reg.insert(code, v("FR_ZZJG"), v("FR_GSZC"));
+                                }
+                            }
                             good.push(Record {
                                 record_id: hex::encode(id),
                                 version: hex::encode(version),
@@ -593,6 +608,7 @@ pub fn ingest_feed(
         skipped_files,
         quarantine_file,
         snapshot_written,
+        register_entries,
     })
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub const REGISTER_DATASET: &str = "frjc";
 
 /// Organization code / registration number → credit code.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Register {
     by_org: HashMap<String, String>,
     by_regno: HashMap<String, String>,
@@ -62,6 +62,12 @@ impl Register {
         if let Some(n) = regno.filter(|n| !n.is_empty()) {
             self.by_regno.insert(n.to_string(), code.to_string());
         }
+    }
+
+    /// Adds every entity of another register (a run's register feed over the stored one).
+    pub fn merge(&mut self, other: Register) {
+        self.by_org.extend(other.by_org);
+        self.by_regno.extend(other.by_regno);
     }
 
     /// The credit code for an organization code, if registered.

@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::ingest::{self, FeedCounts, FileRead, IngestOptions};
 use crate::push::{self, client::PlatformClient, PlatformReport};
-use crate::register::{Register, REGISTER_DATASET};
+use crate::register::Register;
 use crate::snapshot::SnapshotStore;
 use crate::state::StateStore;
 use anyhow::Context;
@@ -244,10 +244,12 @@ async fn run_with_id(
         .context("a feed's worker thread panicked")?;
         bar.finish_and_clear();
         let report = match result {
-            Ok(out) => {
-                if out.snapshot_written && feed.dataset.code == REGISTER_DATASET {
-                    register = Arc::new(Register::load(&store)?);
-                    tracing::info!(entities = register.len(), "legal-entity register reloaded");
+            Ok(mut out) => {
+                if let Some(read) = out.register_entries.take() {
+                    let mut merged = Register::load(&store)?;
+                    merged.merge(read);
+                    register = Arc::new(merged);
+                    tracing::info!(entities = register.len(), "legal-entity register updated");
                 }
                 if !opts.dry_run {
                     state
