@@ -111,8 +111,9 @@ pub struct IngestOptions<'a> {
     pub already_read: HashSet<String>,
     /// Read, map, validate and count, but write nothing.
     pub dry_run: bool,
-    /// Called with the number of rows read so far, after each batch.
-    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Called after each batch with the rows read so far and, when the source knows
+    /// its size, (bytes read, bytes in all).
+    pub progress: &'a (dyn Fn(u64, Option<(u64, u64)>) + Sync),
     /// The legal-entity register, for records that carry only a legacy code.
     pub register: Option<&'a crate::register::Register>,
     /// A backfill's window of decision dates: rows outside it are passed over, and the
@@ -282,6 +283,7 @@ pub fn ingest_feed(
         base_dir: opts.base_dir.to_path_buf(),
     };
     let mut source = feed.source.build(&cx)?;
+    let bytes = source.progress();
     let schema = snapshot::arrow_schema(&ds);
     let spill_schema = spill_schema(&schema);
     let scratch = store.scratch_dir();
@@ -494,7 +496,7 @@ pub fn ingest_feed(
                         break;
                     }
                 }
-                (opts.progress)(counts.read);
+                (opts.progress)(counts.read, bytes.as_ref().map(|b| b.get()));
                 crate::crashpoint::hit("ingest.batch");
             }
         }

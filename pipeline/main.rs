@@ -441,8 +441,21 @@ async fn status(config: &Config) -> anyhow::Result<i32> {
     }
     let overrides = state.overrides(None).await?;
     if !overrides.is_empty() {
+        let cal = xinyong::calendar::Calendar::built_in();
+        let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+        let today = chrono::Utc::now().with_timezone(&cst).date_naive();
+        let overdue = overrides
+            .iter()
+            .filter(|o| o.kind == "hold")
+            .filter(|o| {
+                chrono::DateTime::parse_from_rfc3339(&o.at).is_ok_and(|t| {
+                    cal.working_days_between(t.with_timezone(&cst).date_naive(), today)
+                        .is_ok_and(|d| d > xinyong::calendar::OBJECTION_DAYS as i64)
+                })
+            })
+            .count();
         println!(
-            "撤回/异议 withdrawals and holds: {} (see `xinyong holds`)",
+            "撤回/异议 withdrawals and holds: {} · 异议超过20个工作日 holds over 20 working days: {overdue} (see `xinyong holds`)",
             overrides.len()
         );
     }

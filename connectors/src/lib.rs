@@ -121,6 +121,31 @@ pub trait Source: Send {
     fn skipped(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+
+    /// How far the source is, in bytes, when it knows its size (for a progress bar
+    /// with an ETA). The counter is shared: it moves while the source is read elsewhere.
+    fn progress(&self) -> Option<Arc<ByteProgress>> {
+        None
+    }
+}
+
+/// Bytes read out of the bytes there are to read.
+#[derive(Debug, Default)]
+pub struct ByteProgress {
+    /// Bytes read so far.
+    pub done: std::sync::atomic::AtomicU64,
+    /// Bytes in all the inputs of this run.
+    pub total: u64,
+}
+
+impl ByteProgress {
+    /// (done, total).
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.done.load(std::sync::atomic::Ordering::Relaxed),
+            self.total,
+        )
+    }
 }
 
 /// What a source needs to know from the pipeline: the columns the mapping reads (for

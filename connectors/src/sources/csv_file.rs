@@ -10,7 +10,23 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-type Decoded = LineTracked<DecodeReaderBytes<BufReader<File>, Vec<u8>>>;
+type Decoded = LineTracked<DecodeReaderBytes<BufReader<Counted<File>>, Vec<u8>>>;
+
+/// Counts the raw bytes read from the file (for progress and its ETA).
+struct Counted<R> {
+    inner: R,
+    progress: std::sync::Arc<crate::ByteProgress>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress
+            .done
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
 
 /// Where the newlines are in the decoded text, so each record gets the line it really
 /// starts on: the csv crate's own line numbers run one behind after CRLF endings and
@@ -80,7 +96,12 @@ pub struct CsvReader {
 
 impl CsvReader {
     /// Opens the file, detects its encoding and its header row.
-    pub fn open(path: &Path, sha256: String, expected: &[String]) -> Result<(InputUnit, Self)> {
+    pub fn open(
+        path: &Path,
+        sha256: String,
+        expected: &[String],
+        progress: std::sync::Arc<crate::ByteProgress>,
+    ) -> Result<(InputUnit, Self)> {
         let io = |source| ConnectorError::Io {
             path: path.to_path_buf(),
             source,
@@ -101,7 +122,13 @@ impl CsvReader {
         let decoded = DecodeReaderBytesBuilder::new()
             .encoding(Some(enc))
             .bom_override(true)
-            .build(BufReader::with_capacity(1 << 20, file));
+            .build(BufReader::with_capacity(
+                1 << 20,
+                Counted {
+                    inner: file,
+                    progress,
+                },
+            ));
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Newlines::default()));
         let tracked = LineTracked {
             inner: decoded,

@@ -4,7 +4,9 @@
 
 use super::csv_file::CsvReader;
 use super::xlsx_file::XlsxReader;
-use crate::{ConnectorError, InputUnit, RawBatch, ReadContext, Result, Source, BATCH_ROWS};
+use crate::{
+    ByteProgress, ConnectorError, InputUnit, RawBatch, ReadContext, Result, Source, BATCH_ROWS,
+};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -38,6 +40,7 @@ pub struct FileDropSource {
     skipped: Vec<PathBuf>,
     expected_columns: Vec<String>,
     sheet: Option<String>,
+    progress: Arc<ByteProgress>,
 }
 
 /// A reader of one file's data rows (after the header).
@@ -78,7 +81,16 @@ impl FileDropSource {
                 pending.push((path, hash));
             }
         }
+        let total = pending
+            .iter()
+            .filter_map(|(p, _)| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
         Ok(FileDropSource {
+            progress: Arc::new(ByteProgress {
+                total,
+                ..Default::default()
+            }),
             pending: pending.into_iter(),
             current: None,
             completed: Vec::new(),
@@ -97,10 +109,15 @@ impl FileDropSource {
             "xlsx" | "xlsm" | "xls" => {
                 let (unit, reader) =
                     XlsxReader::open(path, sha256, &self.expected_columns, self.sheet.as_deref())?;
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                self.progress
+                    .done
+                    .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
                 Ok((Arc::new(unit), Box::new(reader)))
             }
             _ => {
-                let (unit, reader) = CsvReader::open(path, sha256, &self.expected_columns)?;
+                let (unit, reader) =
+                    CsvReader::open(path, sha256, &self.expected_columns, self.progress.clone())?;
                 Ok((Arc::new(unit), Box::new(reader)))
             }
         }
@@ -136,6 +153,10 @@ impl Source for FileDropSource {
 
     fn skipped(&self) -> Vec<PathBuf> {
         self.skipped.clone()
+    }
+
+    fn progress(&self) -> Option<Arc<ByteProgress>> {
+        Some(self.progress.clone())
     }
 }
 
