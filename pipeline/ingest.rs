@@ -614,6 +614,9 @@ pub fn ingest_feed(
     })
 }
 
+/// Partition files written at once (the machine has 2 cores).
+const PARTITION_WRITERS: usize = 2;
+
 /// A run's spill: one Arrow IPC file per decision month.
 struct SpillFiles<'a> {
     dir: &'a Path,
@@ -643,11 +646,38 @@ fn write_snapshot(
             });
         }
     }
-    for month in spill.months {
-        let entry = write_partition(store, ds, month, run_id, schema, spill, index, replaced)?;
-        manifest.partitions.retain(|p| &p.month != month);
-        if let Some(e) = entry {
-            manifest.partitions.push(e);
+    // Partitions are independent: two writers encode them side by side.
+    let queue = std::sync::Mutex::new(spill.months.iter());
+    let results: Vec<Result<Vec<(String, Option<snapshot::PartitionEntry>)>, SnapshotError>> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..PARTITION_WRITERS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let Some(month) = queue.lock().expect("not poisoned").next() else {
+                                break;
+                            };
+                            let entry = write_partition(
+                                store, ds, month, run_id, schema, spill, index, replaced,
+                            )?;
+                            done.push((month.clone(), entry));
+                        }
+                        Ok(done)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a partition writer does not panic"))
+                .collect()
+        });
+    for r in results {
+        for (month, entry) in r? {
+            manifest.partitions.retain(|p| p.month != month);
+            if let Some(e) = entry {
+                manifest.partitions.push(e);
+            }
         }
     }
     crate::crashpoint::hit("snapshot.published");

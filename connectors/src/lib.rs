@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use registry::SourceConfig;
 
 /// Rows per batch handed to the pipeline: bounded so memory does not grow with a feed.
-pub const BATCH_ROWS: usize = 8192;
+pub const BATCH_ROWS: usize = 4096;
 
 /// One file (or other unit of input) being read, shared by all the rows that came from it.
 #[derive(Debug, Clone)]
