@@ -614,6 +614,9 @@ pub fn ingest_feed(
     })
 }
 
+/// A partition rewritten: its month, and its manifest entry (`None`: it emptied).
+type Written = (String, Option<snapshot::PartitionEntry>);
+
 /// Partition files written at once (the machine has 2 cores).
 const PARTITION_WRITERS: usize = 2;
 
@@ -648,30 +651,29 @@ fn write_snapshot(
     }
     // Partitions are independent: two writers encode them side by side.
     let queue = std::sync::Mutex::new(spill.months.iter());
-    let results: Vec<Result<Vec<(String, Option<snapshot::PartitionEntry>)>, SnapshotError>> =
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..PARTITION_WRITERS)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let Some(month) = queue.lock().expect("not poisoned").next() else {
-                                break;
-                            };
-                            let entry = write_partition(
-                                store, ds, month, run_id, schema, spill, index, replaced,
-                            )?;
-                            done.push((month.clone(), entry));
-                        }
-                        Ok(done)
-                    })
+    let results: Vec<Result<Vec<Written>, SnapshotError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..PARTITION_WRITERS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let Some(month) = queue.lock().expect("not poisoned").next() else {
+                            break;
+                        };
+                        let entry = write_partition(
+                            store, ds, month, run_id, schema, spill, index, replaced,
+                        )?;
+                        done.push((month.clone(), entry));
+                    }
+                    Ok(done)
                 })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("a partition writer does not panic"))
-                .collect()
-        });
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a partition writer does not panic"))
+            .collect()
+    });
     for r in results {
         for (month, entry) in r? {
             manifest.partitions.retain(|p| p.month != month);
