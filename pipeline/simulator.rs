@@ -534,6 +534,12 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The key of one reporting unit's holdings of one dataset, from the query string.
+fn holding_group(q: &HashMap<String, String>) -> String {
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    format!("{}|{}", get("dataset"), get("source_unit"))
+}
+
 async fn get_records(
     State(sim): State<Arc<Sim>>,
     uri: axum::http::Uri,
@@ -543,11 +549,7 @@ async fn get_records(
         return r;
     }
     let q = query_map(&uri);
-    let group = format!(
-        "{}|{}",
-        q.get("dataset").cloned().unwrap_or_default(),
-        q.get("source_unit").cloned().unwrap_or_default()
-    );
+    let group = holding_group(&q);
     let size: usize = q
         .get("page_size")
         .and_then(|s| s.parse().ok())
@@ -600,11 +602,7 @@ async fn get_summary(
         return r;
     }
     let q = query_map(&uri);
-    let group = format!(
-        "{}|{}",
-        q.get("dataset").cloned().unwrap_or_default(),
-        q.get("source_unit").cloned().unwrap_or_default()
-    );
+    let group = holding_group(&q);
     let store = sim.store.lock().expect("not poisoned");
     let empty = BTreeMap::new();
     let held = store.records.get(&group).unwrap_or(&empty);
