@@ -96,6 +96,9 @@ pub struct IngestOutput {
     pub quarantine_file: Option<PathBuf>,
     /// Whether a new snapshot was published.
     pub snapshot_written: bool,
+    /// The source's position at the end of the read (SQL: last watermark and key), to
+    /// record once the snapshot is safe.
+    pub checkpoint: Option<String>,
 }
 
 /// Options of one ingestion.
@@ -115,6 +118,8 @@ pub struct IngestOptions<'a> {
     /// A backfill's window of decision dates: rows outside it are passed over, and the
     /// feed's records inside it that the source no longer has leave the snapshot.
     pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    /// The position an earlier run recorded for this feed's source, to resume after.
+    pub position: Option<String>,
 }
 
 /// The quarantine's Arrow schema.
@@ -277,6 +282,8 @@ pub fn ingest_feed(
         expected_columns: feed.expected_columns(),
         already_read: opts.already_read.clone(),
         base_dir: opts.base_dir.to_path_buf(),
+        feed: feed.name.clone(),
+        position: opts.position.clone(),
     };
     let mut source = feed.source.build(&cx)?;
     let schema = snapshot::arrow_schema(&ds);
@@ -500,6 +507,7 @@ pub fn ingest_feed(
             encoding: u.encoding.to_string(),
         })
         .collect();
+    let checkpoint = source.checkpoint();
     let skipped_files = source
         .skipped()
         .iter()
@@ -593,6 +601,7 @@ pub fn ingest_feed(
         skipped_files,
         quarantine_file,
         snapshot_written,
+        checkpoint,
     })
 }
 

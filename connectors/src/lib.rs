@@ -3,7 +3,8 @@
 //! mapping, validation, identity — belongs to the pipeline.
 //!
 //! The contract is [`Source`]: pull [`RawBatch`]es until `None`; the pipeline
-//! decides when a source's position ([`Source::completed`]) is safe to record.
+//! decides when a source's position ([`Source::completed`], [`Source::checkpoint`]) is
+//! safe to record.
 #![warn(missing_docs)]
 
 pub mod encoding;
@@ -102,6 +103,14 @@ pub enum ConnectorError {
     /// The source's configuration is unusable.
     #[error("source configuration: {0}")]
     Config(String),
+    /// A database query failed (the message never contains the connection URL).
+    #[error("feed {feed}: database: {message}")]
+    Database {
+        /// The feed.
+        feed: String,
+        /// What the driver said, with the URL and password masked.
+        message: String,
+    },
 }
 
 /// Result type of this crate.
@@ -121,6 +130,13 @@ pub trait Source: Send {
     fn skipped(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+
+    /// An opaque position (e.g. the last watermark and key read) that a later run hands
+    /// back in [`ReadContext::position`]. The pipeline stores it only after this run's
+    /// records are safely in the snapshot. Sources without one return `None`.
+    fn checkpoint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What a source needs to know from the pipeline: the columns the mapping reads (for
@@ -133,6 +149,10 @@ pub struct ReadContext {
     pub already_read: std::collections::HashSet<String>,
     /// Base directory that relative paths in the source configuration are resolved against.
     pub base_dir: PathBuf,
+    /// The feed's name (for errors and logs).
+    pub feed: String,
+    /// The position an earlier run recorded ([`Source::checkpoint`]), to resume after.
+    pub position: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! `build()`, which turns a configuration into a running [`Source`].
 
 use crate::sources::file_drop::{FileDropConfig, FileDropSource};
+use crate::sources::sql::{SqlConfig, SqlSource};
 use crate::{ReadContext, Result, Source};
 use serde::Deserialize;
 
@@ -11,6 +12,8 @@ use serde::Deserialize;
 pub enum SourceConfig {
     /// A directory where a department drops CSV or XLSX exports.
     FileDrop(FileDropConfig),
+    /// A department's database (PostgreSQL, MySQL/MariaDB, SQLite), read incrementally.
+    Sql(SqlConfig),
 }
 
 impl SourceConfig {
@@ -18,6 +21,7 @@ impl SourceConfig {
     pub fn build(&self, cx: &ReadContext) -> Result<Box<dyn Source>> {
         match self {
             SourceConfig::FileDrop(cfg) => Ok(Box::new(FileDropSource::new(cfg.clone(), cx)?)),
+            SourceConfig::Sql(cfg) => Ok(Box::new(SqlSource::new(cfg.clone(), cx)?)),
         }
     }
 
@@ -25,6 +29,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::FileDrop(_) => "file_drop",
+            SourceConfig::Sql(_) => "sql",
         }
     }
 }

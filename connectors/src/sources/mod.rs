@@ -2,4 +2,5 @@
 
 pub mod csv_file;
 pub mod file_drop;
+pub mod sql;
 pub mod xlsx_file;
