@@ -89,3 +89,48 @@ fn a_sql_feed_reads_every_row_once_and_resumes_after_its_position() {
         "one new, one new version"
     );
 }
+
+/// Killed (SIGKILL) in the middle of the read, or after the snapshot is published but
+/// before the position is recorded: the rerun reads from the last recorded position and
+/// the snapshot ends with every row once.
+#[test]
+fn a_sql_feed_killed_mid_read_or_before_its_position_is_recorded_converges() {
+    use std::os::unix::process::ExitStatusExt;
+    for point in ["ingest.batch:2", "snapshot.published:1", "feed.recorded:1"] {
+        let w = Workdir::new();
+        w.configure(&[], &PlatformOpts::default());
+        w.add_sql_feed();
+        let args = ["run", "--no-push", "--feed", "zjj_xzcf"];
+        let killed = w.xinyong_env(&args, &[("XINYONG_CRASH_AT", point)]);
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{point}: {}",
+            stderr(&killed)
+        );
+        let out = w.xinyong(&args);
+        assert_exit(&out, 0);
+        let c = feed_counts(&w);
+        assert_eq!(
+            n(&c, "read"),
+            n(&c, "kept") + n(&c, "quarantined") + n(&c, "superseded"),
+            "{point}: {c}"
+        );
+        if point == "feed.recorded:1" {
+            // The position was recorded with the feed: nothing is read again.
+            assert_eq!(n(&c, "read"), 0, "{point}: {c}");
+        } else {
+            // Nothing was recorded: the rerun reads every row again, and rows already
+            // in the snapshot come out unchanged.
+            assert_eq!(n(&c, "read"), 12, "{point}: {c}");
+        }
+        assert_eq!(holdings(&w).len(), 12, "{point}: every row once");
+        let out = w.xinyong(&args);
+        assert_exit(&out, 0);
+        assert_eq!(
+            n(&feed_counts(&w), "read"),
+            0,
+            "{point}: nothing left to read"
+        );
+    }
+}
