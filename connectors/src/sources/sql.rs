@@ -435,82 +435,80 @@ impl SqlSource {
             };
         }
         macro_rules! decode_rows {
-            ($rows:expr, $cell:ident) => {{
+            ($feed:expr, $rows:expr, $cell:ident) => {{
                 let names: Vec<String> = $rows
                     .first()
                     .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
                     .unwrap_or_default();
                 let mut out = Vec::with_capacity($rows.len());
-                for r in &$rows {
+                let mut unreadable = None;
+                'rows: for r in &$rows {
                     let mut cells = Vec::with_capacity(names.len());
-                    for i in 0..names.len() {
-                        cells.push($cell(r, i).map_err(|ty| ConnectorError::Database {
-                            feed: self.feed.clone(),
-                            message: format!(
-                                "column {:?} has type {ty}, which the SQL source cannot read",
-                                names[i]
-                            ),
-                        })?);
+                    for (i, name) in names.iter().enumerate() {
+                        match $cell(r, i) {
+                            Ok(c) => cells.push(c),
+                            Err(ty) => {
+                                unreadable = Some(ConnectorError::Database {
+                                    feed: $feed.clone(),
+                                    message: format!(
+                                        "column {name:?} has type {ty}, which the SQL source cannot read"
+                                    ),
+                                });
+                                break 'rows;
+                            }
+                        }
                     }
                     out.push(cells);
                 }
-                (names, out)
+                match unreadable {
+                    Some(e) => Err(e),
+                    None => Ok((names, out)),
+                }
             }};
         }
-        let resume = after.is_some();
+        let (postgres, quote) = match self.connection {
+            Connection::Postgres(_) => (true, '"'),
+            Connection::MySql(_) => (false, '`'),
+            Connection::Sqlite(_) => (false, '"'),
+        };
+        let sql = self.batch_sql(postgres, quote, after.is_some());
+        let (feed, runtime) = (&self.feed, &self.runtime);
+        // PostgreSQL numbers its parameters ($1 twice); the others take `?` three times.
         let result = match &mut self.connection {
-            Connection::Postgres(_) => {
-                let sql = self.batch_sql(true, '"', resume);
-                let Connection::Postgres(conn) = &mut self.connection else {
-                    unreachable!()
-                };
+            Connection::Postgres(conn) => {
                 let mut q = sqlx::query(&sql);
                 if let Some((wm, key)) = &after {
                     q = bind!(q, wm, typed);
                     q = bind!(q, key, typed);
                 }
-                let rows = self.runtime.block_on(q.fetch_all(&mut *conn));
-                match rows {
-                    Ok(rows) => Ok(decode_rows!(rows, pg_cell)),
-                    Err(e) => Err(e),
-                }
+                runtime
+                    .block_on(q.fetch_all(&mut *conn))
+                    .map(|rows| decode_rows!(feed, rows, pg_cell))
             }
-            Connection::MySql(_) => {
-                let sql = self.batch_sql(false, '`', resume);
-                let Connection::MySql(conn) = &mut self.connection else {
-                    unreachable!()
-                };
+            Connection::MySql(conn) => {
                 let mut q = sqlx::query(&sql);
                 if let Some((wm, key)) = &after {
                     q = bind!(q, wm, typed);
                     q = bind!(q, wm, typed);
                     q = bind!(q, key, typed);
                 }
-                let rows = self.runtime.block_on(q.fetch_all(&mut *conn));
-                match rows {
-                    Ok(rows) => Ok(decode_rows!(rows, mysql_cell)),
-                    Err(e) => Err(e),
-                }
+                runtime
+                    .block_on(q.fetch_all(&mut *conn))
+                    .map(|rows| decode_rows!(feed, rows, mysql_cell))
             }
-            Connection::Sqlite(_) => {
-                let sql = self.batch_sql(false, '"', resume);
-                let Connection::Sqlite(conn) = &mut self.connection else {
-                    unreachable!()
-                };
+            Connection::Sqlite(conn) => {
                 let mut q = sqlx::query(&sql);
                 if let Some((wm, key)) = &after {
                     q = bind!(q, wm);
                     q = bind!(q, wm);
                     q = bind!(q, key);
                 }
-                let rows = self.runtime.block_on(q.fetch_all(&mut *conn));
-                match rows {
-                    Ok(rows) => Ok(decode_rows!(rows, sqlite_cell)),
-                    Err(e) => Err(e),
-                }
+                runtime
+                    .block_on(q.fetch_all(&mut *conn))
+                    .map(|rows| decode_rows!(feed, rows, sqlite_cell))
             }
         };
-        result.map_err(|e| self.db_error(e.to_string()))
+        result.map_err(|e| self.db_error(e.to_string()))?
     }
 }
 
