@@ -111,6 +111,14 @@ pub enum ConnectorError {
         /// What the driver said, with the URL and password masked.
         message: String,
     },
+    /// An HTTP API failed (a 4xx, or retries used up); the token is masked.
+    #[error("feed {feed}: HTTP source: {message}")]
+    Http {
+        /// The feed.
+        feed: String,
+        /// Status and body excerpt, or the last error.
+        message: String,
+    },
 }
 
 /// Result type of this crate.

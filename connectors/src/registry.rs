@@ -2,6 +2,7 @@
 //! `build()`, which turns a configuration into a running [`Source`].
 
 use crate::sources::file_drop::{FileDropConfig, FileDropSource};
+use crate::sources::http::{HttpConfig, HttpSource};
 use crate::sources::sql::{SqlConfig, SqlSource};
 use crate::{ReadContext, Result, Source};
 use serde::Deserialize;
@@ -14,6 +15,8 @@ pub enum SourceConfig {
     FileDrop(FileDropConfig),
     /// A department's database (PostgreSQL, MySQL/MariaDB, SQLite), read incrementally.
     Sql(SqlConfig),
+    /// A department's JSON API, paginated, read incrementally.
+    Http(HttpConfig),
 }
 
 impl SourceConfig {
@@ -22,6 +25,7 @@ impl SourceConfig {
         match self {
             SourceConfig::FileDrop(cfg) => Ok(Box::new(FileDropSource::new(cfg.clone(), cx)?)),
             SourceConfig::Sql(cfg) => Ok(Box::new(SqlSource::new(cfg.clone(), cx)?)),
+            SourceConfig::Http(cfg) => Ok(Box::new(HttpSource::new(cfg.clone(), cx)?)),
         }
     }
 
@@ -30,6 +34,7 @@ impl SourceConfig {
         match self {
             SourceConfig::FileDrop(_) => "file_drop",
             SourceConfig::Sql(_) => "sql",
+            SourceConfig::Http(_) => "http",
         }
     }
 }

@@ -12,6 +12,7 @@
 //! by the pipeline only once the run's records are in the snapshot; a later run passes
 //! it back in [`ReadContext::position`]. Rows whose watermark is NULL are not read.
 
+use super::Runtime;
 use crate::header::normalise_header;
 use crate::{ConnectorError, InputUnit, RawBatch, RawRow, ReadContext, Result, Source};
 use serde::{Deserialize, Serialize};
@@ -219,22 +220,6 @@ enum Connection {
     Sqlite(SqliteConnection),
 }
 
-/// Who runs the database futures: the caller's runtime (sources run inside
-/// `spawn_blocking`) or, outside any runtime, one of the source's own.
-enum Runtime {
-    Caller(tokio::runtime::Handle),
-    Own(tokio::runtime::Runtime),
-}
-
-impl Runtime {
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        match self {
-            Runtime::Caller(h) => h.block_on(f),
-            Runtime::Own(rt) => rt.block_on(f),
-        }
-    }
-}
-
 /// Reads one SQL feed in (watermark, key) order, a batch per query.
 pub struct SqlSource {
     feed: String,
@@ -300,15 +285,8 @@ impl SqlSource {
                     .map_err(|e| config_error(format!("stored position unreadable: {e}")))?,
             ),
         };
-        let runtime = match tokio::runtime::Handle::try_current() {
-            Ok(h) => Runtime::Caller(h),
-            Err(_) => Runtime::Own(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| config_error(format!("cannot start a runtime: {e}")))?,
-            ),
-        };
+        let runtime = Runtime::current_or_own()
+            .map_err(|e| config_error(format!("cannot start a runtime: {e}")))?;
         let db_error = |e: sqlx::Error| ConnectorError::Database {
             feed: feed.clone(),
             message: mask(&e.to_string(), &secrets),
