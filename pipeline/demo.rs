@@ -3,6 +3,10 @@
 //! built-in fixtures, and stops the simulators. Their holdings persist under the data
 //! directory, so a second demo run finds them as the first left them. Then it writes the
 //! leading-group office's report of the run (`<data>/reports/run-<run id>/`).
+//!
+//! The housing bureau's feed (`mappings/zjj_xzcf.toml`) reads a SQLite database: the demo
+//! creates it under `<data>/sources/` from `fixtures/sql/zjj_xzcf.sql` when it is missing,
+//! with the secret file holding its URL.
 
 use crate::config::Config;
 use crate::runner::{self, RunOptions, RunReport};
@@ -24,6 +28,11 @@ pub struct DemoOptions {
 
 /// Runs the demo.
 pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunReport> {
+    let fixture = config.base_dir.join(SQL_FIXTURE);
+    if fixture.exists() {
+        let dir = config.data_dir.join("sources");
+        prepare_sql_fixture(&fixture, &dir.join("zjj.db"), &dir.join("zjj_xzcf.url")).await?;
+    }
     let mut sims = Vec::new();
     for p in &mut config.platforms {
         let secret = p.resolve_secret().map_err(anyhow::Error::msg)?;
@@ -81,4 +90,46 @@ async fn write_office_report(config: &Config, run_id: &str) -> anyhow::Result<Pa
     let dir = crate::report::default_dir(config, &office);
     let files = crate::report::write_all(&office, &dir).context("writing the office report")?;
     Ok(files.html)
+}
+
+/// The housing bureau's case database, as SQL statements (relative to the base directory).
+pub const SQL_FIXTURE: &str = "fixtures/sql/zjj_xzcf.sql";
+
+/// Creates the SQLite database `db` from the statements in `fixture` when it does not
+/// exist yet (an existing one is left as the last runs left it), and writes the secret
+/// file `url_file` holding its URL, as a department would hand it over.
+pub async fn prepare_sql_fixture(
+    fixture: &std::path::Path,
+    db: &std::path::Path,
+    url_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions, Executor};
+    if let Some(dir) = db.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if !db.exists() {
+        let statements = std::fs::read_to_string(fixture)
+            .with_context(|| format!("reading {}", fixture.display()))?;
+        let partial = db.with_extension("db.partial");
+        let _ = std::fs::remove_file(&partial);
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&partial)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete)
+            .connect()
+            .await
+            .with_context(|| format!("creating {}", partial.display()))?;
+        conn.execute(sqlx::raw_sql(&statements))
+            .await
+            .with_context(|| format!("loading {}", fixture.display()))?;
+        sqlx::Connection::close(conn).await?;
+        std::fs::rename(&partial, db).with_context(|| format!("creating {}", db.display()))?;
+        tracing::info!(database = %db.display(), "demo SQL database created");
+    }
+    let absolute = std::path::absolute(db).with_context(|| format!("locating {}", db.display()))?;
+    crate::snapshot::write_atomic(
+        url_file,
+        format!("sqlite://{}?mode=ro\n", absolute.display()).as_bytes(),
+    )?;
+    Ok(())
 }

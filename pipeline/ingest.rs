@@ -99,6 +99,9 @@ pub struct IngestOutput {
     /// For the legal-entity register's feed: the entities read, so the run's other feeds
     /// resolve legacy codes with them at once (a dry run included).
     pub register_entries: Option<crate::register::Register>,
+    /// The source's position at the end of the read (SQL: last watermark and key), to
+    /// record once the snapshot is safe.
+    pub checkpoint: Option<String>,
 }
 
 /// Options of one ingestion.
@@ -119,6 +122,8 @@ pub struct IngestOptions<'a> {
     /// A backfill's window of decision dates: rows outside it are passed over, and the
     /// feed's records inside it that the source no longer has leave the snapshot.
     pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    /// The position an earlier run recorded for this feed's source, to resume after.
+    pub position: Option<String>,
 }
 
 /// The quarantine's Arrow schema.
@@ -281,6 +286,8 @@ pub fn ingest_feed(
         expected_columns: feed.expected_columns(),
         already_read: opts.already_read.clone(),
         base_dir: opts.base_dir.to_path_buf(),
+        feed: feed.name.clone(),
+        position: opts.position.clone(),
     };
     let mut source = feed.source.build(&cx)?;
     let bytes = source.progress();
@@ -517,6 +524,7 @@ pub fn ingest_feed(
             encoding: u.encoding.to_string(),
         })
         .collect();
+    let checkpoint = source.checkpoint();
     let skipped_files = source
         .skipped()
         .iter()
@@ -611,6 +619,7 @@ pub fn ingest_feed(
         quarantine_file,
         snapshot_written,
         register_entries,
+        checkpoint,
     })
 }
 

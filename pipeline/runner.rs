@@ -237,6 +237,12 @@ async fn run_with_id(
         } else {
             state.files_read(&feed.name).await?
         };
+        // A backfill reads its sources whole; a nightly run resumes after the stored position.
+        let position = if opts.window.is_some() {
+            None
+        } else {
+            state.source_position(&feed.name).await?
+        };
         let (bar, progress) = progress_for(&feed.name);
         let (feed_c, store_c, run_c, base) = (
             feed.clone(),
@@ -260,6 +266,7 @@ async fn run_with_id(
                     progress: &move |n, b| p(n, b),
                     register: Some(&reg),
                     window,
+                    position,
                 },
             )
         })
@@ -289,6 +296,11 @@ async fn run_with_id(
                             None,
                         )
                         .await?;
+                    if let (Some(position), None) = (&out.checkpoint, opts.window) {
+                        state
+                            .save_source_position(&feed.name, &run_id, position)
+                            .await?;
+                    }
                     crate::crashpoint::hit("feed.recorded");
                 }
                 let c = &out.counts;

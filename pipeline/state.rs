@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS job_runs (
     run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs (job, scheduled_for);
+CREATE TABLE IF NOT EXISTS source_positions (
+    feed TEXT PRIMARY KEY,
+    position TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    saved_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS reconciliations (
     at TEXT NOT NULL,
     platform TEXT NOT NULL,
@@ -288,6 +294,36 @@ impl StateStore {
             .await
             .map_err(self.err())?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// The position a feed's source reached in the last run that recorded one (SQL:
+    /// last watermark and key), as the source wrote it.
+    pub async fn source_position(&self, feed: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT position FROM source_positions WHERE feed = ?")
+            .bind(feed)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// Records a feed's source position — called only once the run's records are
+    /// safely in the snapshot, so a crash before it re-reads (and dedupe absorbs that).
+    pub async fn save_source_position(
+        &self,
+        feed: &str,
+        run_id: &str,
+        position: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO source_positions (feed, position, run_id, saved_at) VALUES (?, ?, ?, ?)")
+            .bind(feed)
+            .bind(position)
+            .bind(run_id)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
     }
 
     /// Records the start of a run.

@@ -11,3 +11,4 @@ mod jobs;
 mod push_faults;
 mod reconcile;
 mod report;
+mod sql_feed;

@@ -174,6 +174,14 @@ impl Workdir {
             &Path::new(ROOT).join("mappings"),
             &dir.path().join("mappings"),
         );
+        // Feeds read from a database need it set up first (`xinyong demo` does that for
+        // the demo); the tests that read them add them with `add_sql_feed`.
+        for e in std::fs::read_dir(dir.path().join("mappings")).unwrap() {
+            let path = e.unwrap().path();
+            if std::fs::read_to_string(&path).is_ok_and(|t| t.contains("type = \"sql\"")) {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
         copy_dir(
             &Path::new(ROOT).join("fixtures/drop"),
             &dir.path().join("fixtures/drop"),
@@ -183,6 +191,30 @@ impl Workdir {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Adds the housing bureau's SQL feed (`mappings/zjj_xzcf.toml`) with its SQLite
+    /// database made from the demo's fixture, where the mapping looks for it; returns
+    /// the database file.
+    pub fn add_sql_feed(&self) -> PathBuf {
+        std::fs::copy(
+            Path::new(ROOT).join("mappings/zjj_xzcf.toml"),
+            self.path().join("mappings/zjj_xzcf.toml"),
+        )
+        .unwrap();
+        let dir = self.path().join("out/demo/sources");
+        let db = dir.join("zjj.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(xinyong::demo::prepare_sql_fixture(
+            &Path::new(ROOT).join(xinyong::demo::SQL_FIXTURE),
+            &db,
+            &dir.join("zjj_xzcf.url"),
+        ))
+        .unwrap();
+        db
     }
 
     pub fn config(&self) -> PathBuf {

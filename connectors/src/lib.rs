@@ -3,7 +3,8 @@
 //! mapping, validation, identity — belongs to the pipeline.
 //!
 //! The contract is [`Source`]: pull [`RawBatch`]es until `None`; the pipeline
-//! decides when a source's position ([`Source::completed`]) is safe to record.
+//! decides when a source's position ([`Source::completed`], [`Source::checkpoint`]) is
+//! safe to record.
 #![warn(missing_docs)]
 
 pub mod encoding;
@@ -102,6 +103,22 @@ pub enum ConnectorError {
     /// The source's configuration is unusable.
     #[error("source configuration: {0}")]
     Config(String),
+    /// A database query failed (the message never contains the connection URL).
+    #[error("feed {feed}: database: {message}")]
+    Database {
+        /// The feed.
+        feed: String,
+        /// What the driver said, with the URL and password masked.
+        message: String,
+    },
+    /// An HTTP API failed (a 4xx, or retries used up); the token is masked.
+    #[error("feed {feed}: HTTP source: {message}")]
+    Http {
+        /// The feed.
+        feed: String,
+        /// Status and body excerpt, or the last error.
+        message: String,
+    },
 }
 
 /// Result type of this crate.
@@ -120,6 +137,13 @@ pub trait Source: Send {
     /// Input units skipped because they had been read by an earlier run.
     fn skipped(&self) -> Vec<PathBuf> {
         Vec::new()
+    }
+
+    /// An opaque position (e.g. the last watermark and key read) that a later run hands
+    /// back in [`ReadContext::position`]. The pipeline stores it only after this run's
+    /// records are safely in the snapshot. Sources without one return `None`.
+    fn checkpoint(&self) -> Option<String> {
+        None
     }
 
     /// How far the source is, in bytes, when it knows its size (for a progress bar
@@ -158,6 +182,10 @@ pub struct ReadContext {
     pub already_read: std::collections::HashSet<String>,
     /// Base directory that relative paths in the source configuration are resolved against.
     pub base_dir: PathBuf,
+    /// The feed's name (for errors and logs).
+    pub feed: String,
+    /// The position an earlier run recorded ([`Source::checkpoint`]), to resume after.
+    pub position: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! `build()`, which turns a configuration into a running [`Source`].
 
 use crate::sources::file_drop::{FileDropConfig, FileDropSource};
+use crate::sources::http::{HttpConfig, HttpSource};
+use crate::sources::sql::{SqlConfig, SqlSource};
 use crate::{ReadContext, Result, Source};
 use serde::Deserialize;
 
@@ -11,6 +13,10 @@ use serde::Deserialize;
 pub enum SourceConfig {
     /// A directory where a department drops CSV or XLSX exports.
     FileDrop(FileDropConfig),
+    /// A department's database (PostgreSQL, MySQL/MariaDB, SQLite), read incrementally.
+    Sql(SqlConfig),
+    /// A department's JSON API, paginated, read incrementally.
+    Http(HttpConfig),
 }
 
 impl SourceConfig {
@@ -18,6 +24,8 @@ impl SourceConfig {
     pub fn build(&self, cx: &ReadContext) -> Result<Box<dyn Source>> {
         match self {
             SourceConfig::FileDrop(cfg) => Ok(Box::new(FileDropSource::new(cfg.clone(), cx)?)),
+            SourceConfig::Sql(cfg) => Ok(Box::new(SqlSource::new(cfg.clone(), cx)?)),
+            SourceConfig::Http(cfg) => Ok(Box::new(HttpSource::new(cfg.clone(), cx)?)),
         }
     }
 
@@ -25,6 +33,8 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::FileDrop(_) => "file_drop",
+            SourceConfig::Sql(_) => "sql",
+            SourceConfig::Http(_) => "http",
         }
     }
 }

@@ -29,6 +29,7 @@ fn build(dir: &std::path::Path, already: HashSet<String>) -> Box<dyn Source> {
         expected_columns: expected(),
         already_read: already,
         base_dir: std::path::PathBuf::from("/"),
+        ..Default::default()
     })
     .unwrap()
 }

@@ -30,6 +30,7 @@ fn decode_and_parse_20k_rows(bencher: divan::Bencher) {
         expected_columns: loadgen::HEADER.split(',').map(String::from).collect(),
         already_read: HashSet::new(),
         base_dir: "/".into(),
+        ..Default::default()
     };
     bencher.bench(|| {
         let mut src = cfg.build(&cx).unwrap();
