@@ -73,19 +73,21 @@ impl DedupeIndex {
         let max_seq = self.entries.iter().map(|e| e.seq).max().unwrap_or(0) as usize;
         self.winners = vec![0u64; max_seq / 64 + 1];
         let n = self.entries.len();
-        let mut kept = Vec::with_capacity(n);
+        // Each id's last entry is kept, compacted in place: a second vector would double
+        // the peak at ten million rows.
+        let mut kept = 0;
         for i in 0..n {
             let e = self.entries[i];
             if i + 1 < n && self.entries[i + 1].id == e.id {
                 continue; // a newer (or later) row of the same id follows
             }
-            kept.push(e);
+            self.entries[kept] = e;
+            kept += 1;
             self.winners[e.seq as usize / 64] |= 1 << (e.seq % 64);
         }
-        self.superseded = (n - kept.len()) as u64;
-        self.remaining = kept.len();
-        self.entries = kept;
-        self.entries.shrink_to_fit();
+        self.entries.truncate(kept);
+        self.superseded = (n - kept) as u64;
+        self.remaining = kept;
         self.resolved = true;
     }
 
@@ -132,7 +134,7 @@ impl DedupeIndex {
         &mut self,
         out: &mut AgainstPrevious,
         id: &[u8; 16],
-        updated: i64,
+        updated: &dyn Fn() -> i64,
         version: &[u8; 16],
     ) {
         let Some(&w) = self.find(id) else {
@@ -141,6 +143,7 @@ impl DedupeIndex {
         if !self.is_winner(w.seq as u64) {
             return;
         }
+        let updated = updated();
         if w.version == version_key(version) {
             out.unchanged += 1;
             self.drop_winner(w.seq);
@@ -194,10 +197,10 @@ mod tests {
         ix.offer([4; 16], w(10, 4, 4)); // new
         ix.resolve();
         let mut a = AgainstPrevious::default();
-        ix.against_previous(&mut a, &[1; 16], 5, &[1; 16]);
-        ix.against_previous(&mut a, &[2; 16], 5, &[9; 16]);
-        ix.against_previous(&mut a, &[3; 16], 20, &[9; 16]);
-        ix.against_previous(&mut a, &[7; 16], 20, &[9; 16]); // not in this run
+        ix.against_previous(&mut a, &[1; 16], &|| 5, &[1; 16]);
+        ix.against_previous(&mut a, &[2; 16], &|| 5, &[9; 16]);
+        ix.against_previous(&mut a, &[3; 16], &|| 20, &[9; 16]);
+        ix.against_previous(&mut a, &[7; 16], &|| 20, &[9; 16]); // not in this run
         assert_eq!((a.unchanged, a.older, a.replaced.len()), (1, 1, 1));
         assert!(a.replaced.contains(&[2; 16]));
         assert_eq!(ix.len(), 2);

@@ -38,8 +38,9 @@ pub const META_COLUMNS: [&str; 8] = [
     "run_id",
 ];
 
-/// Called with each snapshot record's partition, packed id, update time and packed version.
-pub type IdentityVisitor<'a> = dyn FnMut(&str, &[u8; 16], i64, &[u8; 16]) + 'a;
+/// Called with each snapshot record's partition, packed id, update time (parsed only when
+/// asked: most records of a large snapshot are not in a night's run) and packed version.
+pub type IdentityVisitor<'a> = dyn FnMut(&str, &[u8; 16], &dyn Fn() -> i64, &[u8; 16]) + 'a;
 
 /// Errors of snapshot I/O.
 #[derive(Debug, thiserror::Error)]
@@ -488,14 +489,16 @@ impl SnapshotStore {
                     return Err(fmt_err(&path)("snapshot lacks identity columns".into()));
                 };
                 for i in 0..b.num_rows() {
-                    let t = if upd.is_null(i) {
-                        i64::MIN
-                    } else {
-                        crate::transforms::parse_datetime(upd.value(i))
-                            .map(|t| t.and_utc().timestamp())
-                            .unwrap_or(i64::MIN)
+                    let t = || {
+                        if upd.is_null(i) {
+                            i64::MIN
+                        } else {
+                            crate::transforms::parse_datetime(upd.value(i))
+                                .map(|t| t.and_utc().timestamp())
+                                .unwrap_or(i64::MIN)
+                        }
                     };
-                    each(&month, &pack_id(ids.value(i)), t, &pack_id(vers.value(i)));
+                    each(&month, &pack_id(ids.value(i)), &t, &pack_id(vers.value(i)));
                 }
                 Ok(())
             })?;
