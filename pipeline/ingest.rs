@@ -61,6 +61,10 @@ pub struct FeedCounts {
     /// snapshot and are withdrawn upstream.
     #[serde(default)]
     pub vanished: u64,
+    /// Kept records whose credit code has a registration-authority / institution-type
+    /// pair outside the published table: a warning, never a rejection (standards.md §1.4).
+    #[serde(default)]
+    pub uscc_unknown_type: u64,
 }
 
 impl FeedCounts {
@@ -322,6 +326,13 @@ pub fn ingest_feed(
     let mut file_names: HashMap<String, Arc<str>> = HashMap::new();
     let mut rows_per_file: HashMap<String, u64> = HashMap::new();
     let mut seq: u64 = 0;
+    let uscc_fields: Vec<usize> = ds
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.ty == crate::schema::FieldType::Uscc)
+        .map(|(i, _)| i)
+        .collect();
     let mut register_entries =
         (ds.code == crate::register::REGISTER_DATASET).then(crate::register::Register::default);
 
@@ -443,6 +454,14 @@ pub fn ingest_feed(
                             version,
                             mapped,
                         } => {
+                            if uscc_fields.iter().any(|f| {
+                                let v = &mapped.values[*f];
+                                !v.is_empty()
+                                    && v != crate::ids::USCC_PLACEHOLDER
+                                    && !crate::ids::uscc_known_type(v)
+                            }) {
+                                counts.uscc_unknown_type += 1;
+                            }
                             let w = Winner {
                                 updated: mapped
                                     .updated_at

@@ -49,6 +49,9 @@ pub fn render(r: &RunReport) -> String {
                 100.0 * f.max_quarantine_ratio.unwrap_or(0.0)
             );
         }
+        if c.uscc_unknown_type > 0 {
+            let _ = writeln!(s, "    提示 warning: {} 条记录的信用代码登记管理部门/机构类别不在公布表中 (uscc_unknown_type; kept, not rejected)", c.uscc_unknown_type);
+        }
         if c.outside_window + c.vanished > 0 {
             let _ = writeln!(s, "    补录窗口 backfill window: 窗口外跳过 outside {} · 源已删除 vanished {} (将撤回 to be withdrawn)", c.outside_window, c.vanished);
         }
