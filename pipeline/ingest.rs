@@ -562,28 +562,46 @@ pub fn ingest_feed(
             replaced_months.insert(month.to_string());
         }
     })?;
-    // A backfill: the feed's records of the window that the source no longer has.
-    if let (Some((from, to)), Some(f)) = (opts.window, ds.decision_date) {
-        let code = &ds.fields[f].code;
-        let (first, last) = (
-            from.format("%Y-%m").to_string(),
-            to.format("%Y-%m").to_string(),
-        );
+    // Records of this feed that the source no longer has leave the snapshot (and are
+    // withdrawn upstream): within a backfill's window, or — for a feed whose every file
+    // is a full export — all of them, once a new export has been read.
+    let vanish_scope: Option<Option<(chrono::NaiveDate, chrono::NaiveDate)>> = match opts.window {
+        Some(w) => Some(Some(w)),
+        None if feed.full_export && !files.is_empty() => Some(None),
+        None => None,
+    };
+    if let Some(window) = vanish_scope {
+        let date_field = ds.decision_date.map(|f| ds.fields[f].code.clone());
+        let months = window.map(|(from, to)| {
+            (
+                from.format("%Y-%m").to_string(),
+                to.format("%Y-%m").to_string(),
+            )
+        });
         for (month, path) in store.data_files(&ds.code) {
-            if month < first || month > last {
+            if months
+                .as_ref()
+                .is_some_and(|(first, last)| &month < first || &month > last)
+            {
                 continue;
             }
-            snapshot::read_batches(&path, Some(&["record_id", "feed", code.as_str()]), |b| {
-                let (ids, feeds, dates) = (
-                    snapshot::str_col(&b, "record_id").expect("record_id"),
-                    snapshot::str_col(&b, "feed").expect("feed"),
-                    snapshot::str_col(&b, code).expect("decision date"),
-                );
+            let mut columns = vec!["record_id", "feed"];
+            columns.extend(date_field.as_deref());
+            snapshot::read_batches(&path, Some(&columns), |b| {
+                let ids = snapshot::str_col(&b, "record_id").expect("record_id");
+                let feeds = snapshot::str_col(&b, "feed").expect("feed");
+                let dates = date_field.as_deref().and_then(|c| snapshot::str_col(&b, c));
                 for i in 0..b.num_rows() {
-                    let in_window = chrono::NaiveDate::parse_from_str(dates.value(i), "%Y-%m-%d")
-                        .is_ok_and(|d| d >= from && d <= to);
+                    let in_scope = match (window, dates) {
+                        (Some((from, to)), Some(d)) => {
+                            chrono::NaiveDate::parse_from_str(d.value(i), "%Y-%m-%d")
+                                .is_ok_and(|d| d >= from && d <= to)
+                        }
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    };
                     let id = pack_id(ids.value(i));
-                    if in_window
+                    if in_scope
                         && feeds.value(i) == feed.name
                         && !index.contains(&id)
                         && against.replaced.insert(id)

@@ -38,6 +38,8 @@ struct MappingFile {
     updated_at: Option<Spanned<String>>,
     #[serde(default)]
     max_quarantine_ratio: Option<f64>,
+    #[serde(default)]
+    full_export: bool,
     source: SourceConfig,
     field: Vec<FieldFile>,
 }
@@ -127,6 +129,9 @@ pub struct Feed {
     /// Above this share of quarantined rows a run ends with exit code 1 (the department
     /// is to be called); none when `None`.
     pub max_quarantine_ratio: Option<f64>,
+    /// Every file is a full export (no cursor): records missing from a new export have
+    /// left the source and are withdrawn.
+    pub full_export: bool,
     /// The mapping file.
     pub file: PathBuf,
 }
@@ -243,6 +248,7 @@ impl Feed {
             rules,
             updated_at: file.updated_at.map(|s| normalise_header(s.get_ref())),
             max_quarantine_ratio: file.max_quarantine_ratio,
+            full_export: file.full_export,
             null_markers: file
                 .null_markers
                 .unwrap_or_else(|| DEFAULT_NULL_MARKERS.iter().map(|s| s.to_string()).collect()),

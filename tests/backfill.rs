@@ -157,3 +157,82 @@ fn a_backfill_applies_the_sources_changes_in_its_window_only() {
     assert_eq!(r["platforms"][0]["pushed"], 0);
     assert_exit(&w.xinyong(&["reconcile"]), 0);
 }
+
+#[test]
+fn a_full_export_feed_withdraws_what_a_new_export_no_longer_has() {
+    let w = Workdir::new();
+    let sim = Simulator::start("jiamusi", &[]);
+    std::fs::create_dir_all(w.path().join("input")).unwrap();
+    std::fs::create_dir_all(w.path().join("feeds")).unwrap();
+    let mapping = std::fs::read_to_string(
+        std::path::Path::new(ROOT).join("fixtures/bench/mappings/penalties_full_load.toml"),
+    )
+    .unwrap()
+    .replace(
+        "feed = \"penalties_full_load\"",
+        "feed = \"nightly_full_export\"\nfull_export = true",
+    );
+    std::fs::write(w.path().join("feeds/nightly_full_export.toml"), mapping).unwrap();
+    std::fs::write(
+        w.config(),
+        format!(
+            "data_dir = \"data\"\nmappings = \"feeds\"\nbase_dir = \".\"\n\n[[platform]]\nname = \"jiamusi\"\ntitle = \"jiamusi\"\nbase_url = \"{}\"\napp_id = \"tongjiang-city\"\nsecret = \"{}\"\n",
+            sim.url, sim.secret
+        ),
+    )
+    .unwrap();
+    let t = "2024-03-01 09:00:00";
+    std::fs::write(
+        w.path().join("input/2024-03-01.csv"),
+        export(&[
+            ("W1", "罚款1000元", "2024-01-05", t),
+            ("W2", "罚款1000元", "2024-01-08", t),
+            ("W3", "罚款1000元", "2024-02-09", t),
+        ]),
+    )
+    .unwrap();
+    assert_exit(&w.xinyong(&["run"]), 0);
+
+    // The next night's export no longer lists W2 (revoked).
+    std::fs::remove_file(w.path().join("input/2024-03-01.csv")).unwrap();
+    std::fs::write(
+        w.path().join("input/2024-03-02.csv"),
+        export(&[
+            ("W1", "罚款1000元", "2024-01-05", t),
+            ("W3", "罚款1000元", "2024-02-09", t),
+        ]),
+    )
+    .unwrap();
+    assert_exit(&w.xinyong(&["run"]), 0);
+    let r = w.latest_report();
+    let c = &r["feeds"][0]["counts"];
+    assert_eq!(
+        (
+            c["read"].as_u64(),
+            c["unchanged"].as_u64(),
+            c["vanished"].as_u64()
+        ),
+        (Some(2), Some(2), Some(1)),
+        "{c}"
+    );
+    assert_eq!(r["platforms"][0]["withdrawn"], 1);
+    let statuses: Vec<String> = sim
+        .holdings(
+            &[("xzcf".to_string(), "11230881MB00123433".to_string())]
+                .into_iter()
+                .collect(),
+        )
+        .into_values()
+        .flatten()
+        .map(|(_, _, s)| s)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "withdrawn").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.len(), 3);
+    // A night without a new export withdraws nothing.
+    assert_exit(&w.xinyong(&["run"]), 0);
+    assert_eq!(w.latest_report()["feeds"][0]["counts"]["vanished"], 0);
+}
