@@ -33,6 +33,13 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
         let dir = config.data_dir.join("sources");
         prepare_sql_fixture(&fixture, &dir.join("zjj.db"), &dir.join("zjj_xzcf.url")).await?;
     }
+    // The court's API, and where the court feed's mapping finds it.
+    let (court_url, court_stop) = crate::court_api::start().await?;
+    crate::snapshot::write_atomic(
+        &config.data_dir.join("sources").join("court-api.url"),
+        court_url.as_bytes(),
+    )?;
+    tracing::info!(url = %court_url, "court API started");
     let mut sims = Vec::new();
     for p in &mut config.platforms {
         let secret = p.resolve_secret().map_err(anyhow::Error::msg)?;
@@ -72,6 +79,7 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
         },
     )
     .await;
+    let _ = court_stop.send(());
     for s in sims {
         s.stop().await;
     }

@@ -10,6 +10,7 @@
 
 pub mod calendar;
 pub mod config;
+pub mod court_api;
 pub mod crashpoint;
 pub mod dedupe;
 pub mod demo;

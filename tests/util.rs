@@ -174,11 +174,13 @@ impl Workdir {
             &Path::new(ROOT).join("mappings"),
             &dir.path().join("mappings"),
         );
-        // Feeds read from a database need it set up first (`xinyong demo` does that for
-        // the demo); the tests that read them add them with `add_sql_feed`.
+        // Feeds read from a database or an API need it set up first (`xinyong demo` does
+        // that for the demo); the tests that read them add them (`add_sql_feed`).
         for e in std::fs::read_dir(dir.path().join("mappings")).unwrap() {
             let path = e.unwrap().path();
-            if std::fs::read_to_string(&path).is_ok_and(|t| t.contains("type = \"sql\"")) {
+            if std::fs::read_to_string(&path)
+                .is_ok_and(|t| t.contains("type = \"sql\"") || t.contains("type = \"http\""))
+            {
                 std::fs::remove_file(path).unwrap();
             }
         }

@@ -120,6 +120,7 @@ fn start(court: Arc<Mutex<Court>>) -> String {
 fn config(base_url: &str, token_env: &str) -> HttpConfig {
     HttpConfig {
         base_url: base_url.into(),
+        base_url_file: None,
         path: "/api/v1/dishonest".into(),
         params: BTreeMap::new(),
         token_env: Some(token_env.into()),

@@ -24,7 +24,12 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Scheme, host and port, e.g. `https://api.court.example`.
+    #[serde(default)]
     pub base_url: String,
+    /// A file holding the base URL instead (relative to the configuration's base
+    /// directory): for an address known only at run time, like the demo's court API.
+    #[serde(default)]
+    pub base_url_file: Option<PathBuf>,
     /// Path of the listing, e.g. `/api/v1/dishonest`.
     pub path: String,
     /// Fixed query parameters.
@@ -137,9 +142,24 @@ pub struct HttpSource {
 
 impl HttpSource {
     /// Checks the configuration and takes up the stored position if any.
-    pub fn new(cfg: HttpConfig, cx: &ReadContext) -> Result<Self> {
+    pub fn new(mut cfg: HttpConfig, cx: &ReadContext) -> Result<Self> {
         let feed = cx.feed.clone();
         let config_error = |what: String| ConnectorError::Config(format!("feed {feed}: {what}"));
+        if let Some(file) = &cfg.base_url_file {
+            let path = cx.base_dir.join(file);
+            cfg.base_url = std::fs::read_to_string(&path)
+                .map_err(|e| {
+                    config_error(format!(
+                        "cannot read the base URL from {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .trim()
+                .to_string();
+        }
+        if cfg.base_url.is_empty() {
+            return Err(config_error("give `base_url` or `base_url_file`".into()));
+        }
         let token = match &cfg.token_env {
             None => None,
             Some(var) => Some(std::env::var(var).map_err(|_| {
