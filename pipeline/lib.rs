@@ -28,9 +28,10 @@ pub mod report;
 pub mod runner;
 pub mod schedule;
 pub mod schema;
-pub mod signing;
 pub mod simulator;
 pub mod snapshot;
+/// Request signing of the platforms' contract, shared with the HTTP source.
+pub use connectors::signing;
 pub mod state;
 pub mod summary;
 pub mod transforms;

@@ -10,6 +10,7 @@
 pub mod encoding;
 pub mod header;
 pub mod registry;
+pub mod signing;
 pub mod sources;
 
 use std::path::PathBuf;

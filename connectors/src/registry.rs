@@ -15,8 +15,9 @@ pub enum SourceConfig {
     FileDrop(FileDropConfig),
     /// A department's database (PostgreSQL, MySQL/MariaDB, SQLite), read incrementally.
     Sql(SqlConfig),
-    /// A department's JSON API, paginated, read incrementally.
-    Http(HttpConfig),
+    /// A department's JSON API, paginated, read incrementally (boxed: its settings are
+    /// the largest, and configurations are built once a run).
+    Http(Box<HttpConfig>),
 }
 
 impl SourceConfig {
@@ -25,7 +26,7 @@ impl SourceConfig {
         match self {
             SourceConfig::FileDrop(cfg) => Ok(Box::new(FileDropSource::new(cfg.clone(), cx)?)),
             SourceConfig::Sql(cfg) => Ok(Box::new(SqlSource::new(cfg.clone(), cx)?)),
-            SourceConfig::Http(cfg) => Ok(Box::new(HttpSource::new(cfg.clone(), cx)?)),
+            SourceConfig::Http(cfg) => Ok(Box::new(HttpSource::new((**cfg).clone(), cx)?)),
         }
     }
 

@@ -121,6 +121,8 @@ fn config(base_url: &str, token_env: &str) -> HttpConfig {
     HttpConfig {
         base_url: base_url.into(),
         base_url_file: None,
+        hmac_app_id: None,
+        hmac_secret_env: None,
         path: "/api/v1/dishonest".into(),
         params: BTreeMap::new(),
         token_env: Some(token_env.into()),
@@ -240,4 +242,92 @@ fn a_refused_token_stops_the_feed_with_the_status_and_never_shows_the_token() {
         "{err}"
     );
     assert!(!err.contains("wrong-token-e91c"), "{err}");
+}
+
+/// A department API that reuses the platforms' HMAC scheme (upstream-api.md).
+async fn signed_list(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let path_q = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let ok = h("X-App-Id") == "tongjiang-city"
+        && connectors::signing::nonce_ok(&h("X-Nonce"))
+        && connectors::signing::verify(
+            "dept-secret",
+            "GET",
+            &path_q,
+            &h("X-Timestamp"),
+            &h("X-Nonce"),
+            b"",
+            &h("X-Signature"),
+        );
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "{\"error\":{\"code\":\"bad_signature\"}}",
+        )
+            .into_response();
+    }
+    let page: usize = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("page=")))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
+    let all: Vec<Value> = (1..=12).map(|i| record(i, "2024-05-01 09:00:00")).collect();
+    let list: Vec<Value> = all.into_iter().skip((page - 1) * 10).take(10).collect();
+    (
+        [("Content-Type", "application/json")],
+        json!({"data": {"list": list}}).to_string(),
+    )
+        .into_response()
+}
+
+#[test]
+fn signs_requests_with_the_platforms_hmac_scheme() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app =
+                axum::Router::new().route("/api/v1/dishonest", axum::routing::get(signed_list));
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let url = format!("http://{}", rx.recv().unwrap());
+    std::env::set_var("XINYONG_TEST_DEPT_SECRET", "dept-secret");
+    std::env::set_var("XINYONG_TEST_DEPT_WRONG", "not-the-secret");
+    let mut cfg = config(&url, "UNUSED");
+    cfg.token_env = None;
+    cfg.since_param = None;
+    cfg.hmac_app_id = Some("tongjiang-city".into());
+    cfg.hmac_secret_env = Some("XINYONG_TEST_DEPT_SECRET".into());
+    let (rows, _) = read_all(&cfg, None);
+    assert_eq!(rows.len(), 12, "both pages signed and accepted");
+    // A wrong secret: the API refuses, the feed stops with the status, no secret shown.
+    cfg.hmac_secret_env = Some("XINYONG_TEST_DEPT_WRONG".into());
+    let mut source = HttpSource::new(
+        cfg,
+        &ReadContext {
+            feed: "fy".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let err = source.next_batch().unwrap_err().to_string();
+    assert!(
+        err.contains("401") && !err.contains("not-the-secret"),
+        "{err}"
+    );
 }

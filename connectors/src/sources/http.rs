@@ -38,6 +38,13 @@ pub struct HttpConfig {
     /// Environment variable holding a static token.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// HMAC signing of `upstream-api.md` (departments reuse the platforms' scheme): the
+    /// application id.
+    #[serde(default)]
+    pub hmac_app_id: Option<String>,
+    /// Environment variable holding the HMAC application secret.
+    #[serde(default)]
+    pub hmac_secret_env: Option<String>,
     /// Header carrying the token.
     #[serde(default = "default_token_header")]
     pub token_header: String,
@@ -133,6 +140,8 @@ pub struct HttpSource {
     runtime: Runtime,
     client: reqwest::Client,
     token: Option<String>,
+    /// HMAC application id and secret, when requests are signed.
+    hmac: Option<(String, String)>,
     since: Option<String>,
     newest: Option<String>,
     next: Next,
@@ -168,6 +177,22 @@ impl HttpSource {
                 ))
             })?),
         };
+        let hmac = match (&cfg.hmac_app_id, &cfg.hmac_secret_env) {
+            (Some(app), Some(var)) => Some((
+                app.clone(),
+                std::env::var(var).map_err(|_| {
+                    config_error(format!(
+                        "environment variable {var} (the HMAC secret) is not set"
+                    ))
+                })?,
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(config_error(
+                    "give both `hmac_app_id` and `hmac_secret_env`".into(),
+                ))
+            }
+        };
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs_f64(cfg.timeout_seconds))
             .build()
@@ -187,6 +212,7 @@ impl HttpSource {
             runtime,
             client,
             token,
+            hmac,
             next,
             unit: None,
             rows_read: 0,
@@ -215,6 +241,23 @@ impl HttpSource {
         loop {
             attempt += 1;
             let mut req = self.client.get(&url).query(params);
+            if let Some((app, secret)) = &self.hmac {
+                // Sign the path and query exactly as they will be sent.
+                let built = self
+                    .client
+                    .get(&url)
+                    .query(params)
+                    .build()
+                    .map_err(|e| self.fail(format!("{url}: {e}")))?;
+                let u = built.url();
+                let path_q = match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                };
+                for (k, v) in crate::signing::auth_headers(app, secret, "GET", &path_q, b"") {
+                    req = req.header(k, v);
+                }
+            }
             if let Some(t) = &self.token {
                 req = req.header(
                     self.cfg.token_header.as_str(),

@@ -1,6 +1,7 @@
 //! Request signing of the platforms' contract (upstream-api.md, "Authentication"):
 //! HMAC-SHA256 over `METHOD \n path?query \n timestamp \n nonce \n sha256(body)`.
-//! The pusher signs with it and the simulator verifies with it: one implementation.
+//! The pusher signs with it, the simulator verifies with it, and the HTTP source signs
+//! requests to departments' APIs that reuse the scheme: one implementation.
 
 use hmac::{Hmac, Mac};
 use rand::Rng;
