@@ -15,15 +15,18 @@ pub const SCJGJ_CODE: &str = "11230881MB00123433";
 /// 国家税务总局同江市税务局's credit code (generated).
 pub const SWJ_CODE: &str = "11230881MB00234562";
 
-const SURNAMES: &[&str] = &[
+/// Shared with the benchmark's generator.
+pub(crate) const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
     "何", "高", "林", "于", "董", "尤", "欧阳", "宋", "唐", "韩", "冯", "曲", "姜", "潘",
 ];
-const GIVEN: &[&str] = &[
+/// Shared with the benchmark's generator.
+pub(crate) const GIVEN: &[&str] = &[
     "建国", "秀兰", "志强", "海燕", "国庆", "丽娟", "宝山", "淑芬", "春生", "玉梅", "德胜", "桂芝",
     "立新", "晓东", "红霞", "长江", "明", "伟", "静", "磊", "洋", "敏", "军", "娜", "福林", "金凤",
 ];
-const BRANDS: &[&str] = &[
+/// Shared with the benchmark's generator.
+pub(crate) const BRANDS: &[&str] = &[
     "江华",
     "鑫源",
     "恒达",

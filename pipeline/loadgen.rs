@@ -8,6 +8,7 @@
 //! Every row derives from (seed, index) alone, so any row — and the incremental
 //! export's corrections of earlier rows — can be regenerated without the file.
 
+use crate::fixtures_gen::{BRANDS, GIVEN, SURNAMES};
 use crate::ids;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -19,36 +20,6 @@ pub const HEADER: &str = "企业名称,统一社会信用代码,法定代表人,
 /// The issuing authority's code.
 pub const AUTHORITY_CODE: &str = "11230881MB00123433";
 
-const BRANDS: &[&str] = &[
-    "江华",
-    "鑫源",
-    "恒达",
-    "北疆",
-    "三江",
-    "赫哲",
-    "富民",
-    "兴隆",
-    "宏远",
-    "佳禾",
-    "黑土地",
-    "界江",
-    "龙江",
-    "金穗",
-    "同盛",
-    "鸿运",
-    "丰泽",
-    "昌隆",
-    "瑞祥",
-    "东极",
-    "沃野",
-    "松花",
-    "乌苏里",
-    "祥和",
-    "永信",
-    "华泰",
-    "天成",
-    "德顺",
-];
 const TRADES: &[&str] = &[
     "商贸有限公司",
     "农业科技有限公司",
@@ -67,14 +38,6 @@ const TRADES: &[&str] = &[
     "食品有限公司",
 ];
 const PLACES: &[&str] = &["同江市", "佳木斯市", "富锦市", "抚远市", "桦南县", "汤原县"];
-const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "高", "林", "欧阳",
-];
-const GIVEN: &[&str] = &[
-    "建国", "秀兰", "志强", "海燕", "国庆", "丽娟", "宝山", "淑芬", "春生", "玉梅", "德胜", "桂芝",
-    "立新", "晓东", "红霞", "明", "伟", "静",
-];
 const KINDS: &[(&str, &str, &str)] = &[
     (
         "销售超过保质期的食品",
