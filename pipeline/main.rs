@@ -82,35 +82,9 @@ enum Command {
         platforms: Vec<String>,
     },
     /// Withdraw a record from every platform by hand (credit repair, revocation); recorded with who and why.
-    Withdraw {
-        /// Dataset (xzcf, xzxk, …).
-        #[arg(long)]
-        dataset: String,
-        /// Record id.
-        #[arg(long)]
-        record_id: String,
-        /// Why (e.g. 信用修复).
-        #[arg(long)]
-        reason: String,
-        /// Who decided (default: $USER).
-        #[arg(long)]
-        by: Option<String>,
-    },
+    Withdraw(OverrideArgs),
     /// Put a record under objection (异议): withdrawn from public display upstream and not re-pushed while held.
-    Hold {
-        /// Dataset.
-        #[arg(long)]
-        dataset: String,
-        /// Record id.
-        #[arg(long)]
-        record_id: String,
-        /// The objection.
-        #[arg(long)]
-        reason: String,
-        /// Who registered it (default: $USER).
-        #[arg(long)]
-        by: Option<String>,
-    },
+    Hold(OverrideArgs),
     /// End an objection hold: `confirmed` re-publishes the record, `corrected` waits for the corrected record.
     Release {
         /// Dataset.
@@ -248,6 +222,23 @@ enum Command {
     },
 }
 
+/// Which record a withdrawal or hold is about, why, and who decided.
+#[derive(clap::Args)]
+struct OverrideArgs {
+    /// Dataset (xzcf, xzxk, …).
+    #[arg(long)]
+    dataset: String,
+    /// Record id.
+    #[arg(long)]
+    record_id: String,
+    /// Why (e.g. 信用修复, or the objection).
+    #[arg(long)]
+    reason: String,
+    /// Who decided (default: $USER).
+    #[arg(long)]
+    by: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum IdCommand {
     /// Check codes given as arguments, or one a line on stdin.
@@ -345,21 +336,16 @@ fn id_line(kind: Option<IdKind>, raw: &str) -> String {
     format!("{raw}\t{code}\t{name}\t{verdict}")
 }
 
-async fn overrides(
-    config: Option<PathBuf>,
-    kind: &str,
-    dataset: &str,
-    record_id: &str,
-    reason: &str,
-    by: Option<String>,
-) -> anyhow::Result<i32> {
+async fn overrides(config: Option<PathBuf>, kind: &str, a: OverrideArgs) -> anyhow::Result<i32> {
     let config = load_config(&config_path(config, false))?;
+    let (dataset, record_id, reason) =
+        (a.dataset.as_str(), a.record_id.as_str(), a.reason.as_str());
     if xinyong::schema::registry().get(dataset).is_none() {
         anyhow::bail!("unknown dataset {dataset:?}");
     }
-    let by = by
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into());
+    let by =
+        a.by.or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".into());
     let state = xinyong::state::StateStore::open(&config.state).await?;
     state
         .add_override(dataset, record_id, kind, reason, &by)
@@ -572,18 +558,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
             print!("{}", summary::render(&report));
             Ok(report.exit_code())
         }
-        Command::Withdraw {
-            dataset,
-            record_id,
-            reason,
-            by,
-        } => overrides(cli.config, "withdraw", &dataset, &record_id, &reason, by).await,
-        Command::Hold {
-            dataset,
-            record_id,
-            reason,
-            by,
-        } => overrides(cli.config, "hold", &dataset, &record_id, &reason, by).await,
+        Command::Withdraw(a) => overrides(cli.config, "withdraw", a).await,
+        Command::Hold(a) => overrides(cli.config, "hold", a).await,
         Command::Release {
             dataset,
             record_id,

@@ -184,8 +184,8 @@ fn progress_for(feed: &str) -> (ProgressBar, ProgressFn) {
     }
 }
 
-/// Runs the selected feeds and pushes. `platform_urls` overrides base URLs (the demo
-/// points them at its simulators).
+/// Runs the selected feeds and pushes (the demo points the configuration's platforms at
+/// its simulators before calling this).
 pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport> {
     let run_id = new_run_id();
     let span = tracing::info_span!("run", run_id = %run_id);

@@ -14,6 +14,18 @@ fn export(rows: &[(&str, &str, &str, &str)]) -> Vec<u8> {
         .collect::<Vec<_>>())
 }
 
+/// The backfill of January 2024, pushed.
+const BACKFILL_JANUARY: [&str; 8] = [
+    "backfill",
+    "--feed",
+    "penalties_full_load",
+    "--from",
+    "2024-01-01",
+    "--to",
+    "2024-01-31",
+    "--push",
+];
+
 #[test]
 fn a_backfill_applies_the_sources_changes_in_its_window_only() {
     let w = Workdir::new();
@@ -71,16 +83,7 @@ fn a_backfill_applies_the_sources_changes_in_its_window_only() {
         stdout(&dry)
     );
 
-    let o = w.xinyong(&[
-        "backfill",
-        "--feed",
-        "penalties_full_load",
-        "--from",
-        "2024-01-01",
-        "--to",
-        "2024-01-31",
-        "--push",
-    ]);
+    let o = w.xinyong(&BACKFILL_JANUARY);
     assert_exit(&o, 0);
     let r = w.latest_report();
     let c = &r["feeds"][0]["counts"];
@@ -131,16 +134,7 @@ fn a_backfill_applies_the_sources_changes_in_its_window_only() {
     assert!(stdout(&w.xinyong(&["status"])).contains("position: 1 files read"));
 
     // The same backfill again changes nothing.
-    let o = w.xinyong(&[
-        "backfill",
-        "--feed",
-        "penalties_full_load",
-        "--from",
-        "2024-01-01",
-        "--to",
-        "2024-01-31",
-        "--push",
-    ]);
+    let o = w.xinyong(&BACKFILL_JANUARY);
     assert_exit(&o, 0);
     let r = w.latest_report();
     let c = &r["feeds"][0]["counts"];

@@ -307,25 +307,22 @@ fn the_demo_reads_the_courts_api_and_pushes_the_blacklist() {
             .output()
             .unwrap()
     };
-    let o = run();
-    assert_exit(&o, 0);
-    let s = stdout(&o);
-    let court = s
-        .lines()
-        .skip_while(|l| !l.contains("fy_sxbzxr"))
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
+    // The demo's summary, and its line of counts for the court feed.
+    let run_and_court_line = || {
+        let o = run();
+        assert_exit(&o, 0);
+        let s = stdout(&o);
+        let court = s
+            .lines()
+            .skip_while(|l| !l.contains("fy_sxbzxr"))
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        (s, court)
+    };
+    let (s, court) = run_and_court_line();
     assert!(court.contains("读取 read 36 = 保留 kept 36"), "{s}");
-    let o = run();
-    assert_exit(&o, 0);
-    let s = stdout(&o);
-    let court = s
-        .lines()
-        .skip_while(|l| !l.contains("fy_sxbzxr"))
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
+    let (s, court) = run_and_court_line();
     assert!(court.contains("读取 read 1 = 保留 kept 1"), "{s}");
     assert!(s.contains("推送 pushed 0"), "{s}");
 }
