@@ -334,6 +334,19 @@ pub struct RowProblem {
     pub value: String,
 }
 
+/// `str::trim`, with a fast answer for the common cell that starts and ends with a
+/// visible ASCII character or a character from U+4000 up (CJK; UTF-8 lead byte 0xE4 or
+/// more), none of which is white space.
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let plain = |lead: u8| lead.is_ascii_graphic() || lead >= 0xE4;
+    let last_lead = b.iter().rposition(|c| !(0x80..0xC0).contains(c));
+    match (b.first(), last_lead) {
+        (Some(first), Some(last)) if plain(*first) && plain(b[last]) => s,
+        _ => s.trim(),
+    }
+}
+
 impl Feed {
     /// Maps and validates one row. `Err` carries the first problem in field order.
     /// `register` resolves credit codes of records that carry only a legacy code.
@@ -360,15 +373,18 @@ impl Feed {
             });
         }
         let cell = |i: usize| row.values.get(i).map(String::as_str).unwrap_or("");
-        let mut values = vec![String::new(); ds.fields.len()];
-        let mut failed: Vec<Option<(&'static str, String)>> = vec![None; ds.fields.len()];
+        let mut values: Vec<String> = std::iter::repeat_with(String::new)
+            .take(ds.fields.len())
+            .collect();
+        // The transform failure of the earliest field: (field, reason, raw value).
+        let mut failed: Option<(usize, &'static str, &str)> = None;
         for (rule, col) in self.rules.iter().zip(&b.columns) {
             let raw = match (&rule.source, col) {
                 (FieldSource::Column(_), Some(i)) => cell(*i),
                 (FieldSource::Value(v), _) => v.as_str(),
                 _ => "",
             };
-            let trimmed = raw.trim();
+            let trimmed = trim(raw);
             let mut v = if self.null_markers.iter().any(|m| m == trimmed) {
                 String::new()
             } else {
@@ -378,7 +394,9 @@ impl Feed {
                 match t.apply(v) {
                     Ok(x) => v = x,
                     Err(e) => {
-                        failed[rule.target] = Some((e.reason, raw.to_string()));
+                        if failed.is_none_or(|(f, _, _)| rule.target < f) {
+                            failed = Some((rule.target, e.reason, raw));
+                        }
                         v = String::new();
                         break;
                     }
@@ -397,10 +415,10 @@ impl Feed {
         if let Some(p) = self.resolve_legacy(&mut values, register) {
             return Err(p);
         }
-        for (i, failure) in failed.iter().enumerate() {
-            let reason = match failure {
-                Some((r, raw)) => Some((r.to_string(), raw.clone())),
-                None => ds
+        for i in 0..ds.fields.len() {
+            let reason = match failed {
+                Some((f, r, raw)) if f == i => Some((r.to_string(), raw.to_string())),
+                _ => ds
                     .check_field(i, &values)
                     .err()
                     .map(|r| (r, self.raw_value(b, row, i))),
@@ -415,7 +433,7 @@ impl Feed {
         }
         let updated_at = match b.updated_at {
             Some(i) => {
-                let raw = cell(i).trim();
+                let raw = trim(cell(i));
                 if raw.is_empty() || self.null_markers.iter().any(|m| m == raw) {
                     None
                 } else {

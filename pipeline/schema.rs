@@ -275,7 +275,7 @@ impl Dataset {
         match f.ty {
             FieldType::Text => {}
             FieldType::Date => {
-                let ok = v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
+                let ok = crate::transforms::parse_iso_date(v).is_some();
                 if !ok {
                     return Err("bad_date".into());
                 }

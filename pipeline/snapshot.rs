@@ -20,7 +20,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,45 +103,136 @@ pub fn arrow_schema(ds: &Dataset) -> SchemaRef {
 
 /// Builds an Arrow batch from records (empty values become nulls).
 pub fn records_to_batch(ds: &Dataset, schema: &SchemaRef, records: &[Record]) -> RecordBatch {
-    let n = records.len();
-    let text = |f: &dyn Fn(&Record) -> Option<&str>| -> ArrayRef {
-        let mut b = StringBuilder::with_capacity(n, n * 16);
-        for r in records {
-            b.append_option(f(r));
-        }
-        Arc::new(b.finish())
-    };
-    let mut cols: Vec<ArrayRef> = vec![
-        text(&|r| Some(r.record_id.as_str())),
-        text(&|r| Some(r.version.as_str())),
-        text(&|r| Some(&r.feed)),
-        text(&|r| Some(&r.source_unit)),
-        {
-            let mut b = StringBuilder::with_capacity(n, n * 19);
-            for r in records {
-                b.append_option(r.updated_at.map(crate::transforms::iso_datetime));
-            }
-            Arc::new(b.finish())
-        },
-        text(&|r| Some(&r.source_file)),
-        {
-            let mut b = UInt64Builder::with_capacity(n);
-            for r in records {
-                b.append_value(r.source_line);
-            }
-            Arc::new(b.finish())
-        },
-        text(&|r| Some(&r.run_id)),
-    ];
-    for i in 0..ds.fields.len() {
-        let mut b = StringBuilder::with_capacity(n, n * 24);
-        for r in records {
-            let v = &r.values[i];
-            b.append_option((!v.is_empty()).then_some(v.as_str()));
-        }
-        cols.push(Arc::new(b.finish()));
+    let mut rows = SnapshotRows::with_capacity(ds.fields.len(), records.len());
+    for r in records {
+        rows.push(
+            &RowIdentity {
+                record_id: &r.record_id,
+                version: &r.version,
+                updated_at: r.updated_at,
+                source_line: r.source_line,
+            },
+            &Provenance {
+                feed: &r.feed,
+                source_unit: &r.source_unit,
+                source_file: &r.source_file,
+                run_id: &r.run_id,
+            },
+            &r.values,
+        );
     }
-    RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema")
+    rows.finish(schema)
+}
+
+/// Where a run's rows come from: the same for every row of a batch.
+#[derive(Default)]
+pub struct Provenance<'a> {
+    /// The feed.
+    pub feed: &'a str,
+    /// The reporting unit's credit code.
+    pub source_unit: &'a str,
+    /// The input file.
+    pub source_file: &'a str,
+    /// The run.
+    pub run_id: &'a str,
+}
+
+/// One row's identity and place.
+pub struct RowIdentity<'a> {
+    /// 32 lowercase hex.
+    pub record_id: &'a str,
+    /// 32 lowercase hex.
+    pub version: &'a str,
+    /// The source's update time.
+    pub updated_at: Option<chrono::NaiveDateTime>,
+    /// 1-based line in the input file.
+    pub source_line: u64,
+}
+
+/// Snapshot-shaped Arrow columns filled row by row, straight from mapped values (the
+/// mapper threads build their batches with it; no intermediate record is kept).
+pub struct SnapshotRows {
+    meta: [StringBuilder; 7],
+    lines: UInt64Builder,
+    fields: Vec<StringBuilder>,
+    len: usize,
+}
+
+impl SnapshotRows {
+    /// Room for `rows` rows of a dataset with `fields` fields.
+    pub fn with_capacity(fields: usize, rows: usize) -> Self {
+        Self::sized(rows, &Provenance::default(), &vec![rows * 24; fields])
+    }
+
+    /// Room for `rows` rows from one provenance whose fields hold `field_bytes` bytes in
+    /// all (exact sizes spare the builders from growing and copying).
+    pub fn sized(rows: usize, from: &Provenance<'_>, field_bytes: &[usize]) -> Self {
+        let text = |bytes: usize| StringBuilder::with_capacity(rows, bytes);
+        let per_row = |s: &str, guess: usize| rows * s.len().max(guess);
+        SnapshotRows {
+            meta: [
+                text(rows * 32),
+                text(rows * 32),
+                text(per_row(from.feed, 20)),
+                text(per_row(from.source_unit, 18)),
+                text(rows * 19),
+                text(per_row(from.source_file, 16)),
+                text(per_row(from.run_id, 24)),
+            ],
+            lines: UInt64Builder::with_capacity(rows),
+            fields: field_bytes.iter().map(|b| text(*b)).collect(),
+            len: 0,
+        }
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no row was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends one row; empty values become nulls.
+    pub fn push(&mut self, id: &RowIdentity<'_>, from: &Provenance<'_>, values: &[String]) {
+        let [record_id, version, feed, unit, updated, file, run] = &mut self.meta;
+        record_id.append_value(id.record_id);
+        version.append_value(id.version);
+        feed.append_value(from.feed);
+        unit.append_value(from.source_unit);
+        match id.updated_at {
+            Some(t) => updated.append_value(crate::transforms::iso_datetime(t)),
+            None => updated.append_null(),
+        }
+        file.append_value(from.source_file);
+        self.lines.append_value(id.source_line);
+        run.append_value(from.run_id);
+        for (b, v) in self.fields.iter_mut().zip(values) {
+            if v.is_empty() {
+                b.append_null();
+            } else {
+                b.append_value(v);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The batch, in [`arrow_schema`]'s column order.
+    pub fn finish(mut self, schema: &SchemaRef) -> RecordBatch {
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(META_COLUMNS.len() + self.fields.len());
+        let [record_id, version, feed, unit, updated, file, run] = &mut self.meta;
+        for b in [record_id, version, feed, unit, updated, file] {
+            cols.push(Arc::new(b.finish()));
+        }
+        cols.push(Arc::new(self.lines.finish()));
+        cols.push(Arc::new(run.finish()));
+        for b in &mut self.fields {
+            cols.push(Arc::new(b.finish()));
+        }
+        RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema")
+    }
 }
 
 /// A string column of a batch by name.
@@ -160,6 +251,23 @@ pub fn u64_col<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a UInt64Array
         .downcast_ref::<UInt64Array>()
 }
 
+/// Columns whose min/max statistics let a reader skip row groups: the bookkeeping
+/// columns, dates (`…RQ`, `…JZQ`, `…YXQ`, `…QX`) and credit codes (`…SHXYM`, `…DM`).
+fn has_useful_statistics(name: &str) -> bool {
+    [
+        "feed",
+        "source_unit",
+        "updated_at",
+        "run_id",
+        "source_line",
+        "reason",
+    ]
+    .contains(&name)
+        || ["RQ", "JZQ", "YXQ", "QX", "SHXYM", "DM"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
 fn writer_props(schema: &SchemaRef) -> WriterProperties {
     let low_cardinality = |name: &str| {
         [
@@ -174,7 +282,7 @@ fn writer_props(schema: &SchemaRef) -> WriterProperties {
         .contains(&name)
             || [
                 "_LB", "CFLB", "XKLB", "_ZT", "JG", "JGDM", "SJLY", "SJLYDM", "LYDW", "LYDWDM",
-                "WFXW", "_YJ", "ZJLX",
+                "WFXW", "_YJ", "ZJLX", "_NR", "_MC", "FRDB",
             ]
             .iter()
             .any(|s| name.ends_with(s))
@@ -186,10 +294,16 @@ fn writer_props(schema: &SchemaRef) -> WriterProperties {
         .set_max_row_group_size(128 * 1024)
         // Ids, versions, names, facts and file lines are nearly unique: a dictionary
         // only costs time there. Code lists, units and authorities repeat.
-        .set_dictionary_enabled(false);
+        .set_dictionary_enabled(false)
+        // Min/max statistics help a reader skip data only on dates, codes and the
+        // bookkeeping columns; on names and free text they cost a comparison per value.
+        .set_statistics_enabled(EnabledStatistics::None);
     for f in schema.fields() {
         if low_cardinality(f.name()) {
             b = b.set_column_dictionary_enabled(f.name().as_str().into(), true);
+        }
+        if has_useful_statistics(f.name()) {
+            b = b.set_column_statistics_enabled(f.name().as_str().into(), EnabledStatistics::Page);
         }
     }
     b.build()

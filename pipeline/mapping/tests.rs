@@ -240,3 +240,19 @@ fn maps_and_reports_the_first_problem_in_field_order() {
         ("missing_field", "CF_NR_FK")
     );
 }
+
+proptest::proptest! {
+    /// The fast trim answers exactly as `str::trim` on cells mixing ASCII, CJK, CJK
+    /// punctuation and every kind of white space departments leave in exports.
+    #[test]
+    fn fast_trim_is_str_trim(parts in proptest::collection::vec(
+        proptest::sample::select(vec![
+            "a", "9", " ", "\t", "\r\n", "\u{3000}", "\u{00A0}", "\u{2003}", "\u{0085}",
+            "同", "〔", "）", "Ａ", "\u{feff}", "😀", "-", "",
+        ]),
+        0..6,
+    )) {
+        let s: String = parts.concat();
+        proptest::prop_assert_eq!(trim(&s), s.trim());
+    }
+}

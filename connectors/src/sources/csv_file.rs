@@ -74,10 +74,8 @@ impl<R: Read> Read for LineTracked<R> {
         let n = self.inner.read(buf)?;
         let mut lines = self.lines.lock().expect("not poisoned");
         let base = lines.seen;
-        for (i, b) in buf[..n].iter().enumerate() {
-            if *b == b'\n' {
-                lines.offsets.push_back(base + i as u64);
-            }
+        for i in memchr::memchr_iter(b'\n', &buf[..n]) {
+            lines.offsets.push_back(base + i as u64);
         }
         lines.seen += n as u64;
         Ok(n)
