@@ -83,6 +83,8 @@ pub struct FileRead {
     pub sha256: String,
     /// Data rows.
     pub rows: u64,
+    /// Size in bytes (files only).
+    pub bytes: Option<u64>,
     /// Detected encoding.
     pub encoding: String,
 }
@@ -116,6 +118,8 @@ pub struct IngestOptions<'a> {
     pub base_dir: &'a Path,
     /// Content hashes already read by earlier runs.
     pub already_read: HashSet<String>,
+    /// The sizes of the files already read (`None`: not all known).
+    pub already_read_sizes: Option<HashSet<u64>>,
     /// Read, map, validate and count, but write nothing.
     pub dry_run: bool,
     /// Called after each batch with the rows read so far and, when the source knows
@@ -388,6 +392,7 @@ pub fn ingest_feed(
     let cx = ReadContext {
         expected_columns: feed.expected_columns(),
         already_read: opts.already_read.clone(),
+        already_read_sizes: opts.already_read_sizes.clone(),
         base_dir: opts.base_dir.to_path_buf(),
         feed: feed.name.clone(),
         position: opts.position.clone(),
@@ -418,7 +423,7 @@ pub fn ingest_feed(
         path: store.quarantine_file(&feed.name, opts.run_id),
         dry_run: opts.dry_run,
     };
-    let mut rows_per_file: HashMap<String, u64> = HashMap::new();
+    let mut rows_per_file: HashMap<PathBuf, u64> = HashMap::new();
     let mut rows_before: u64 = 0;
     let uscc_fields: Vec<usize> = ds
         .fields
@@ -523,7 +528,7 @@ pub fn ingest_feed(
             while let Some(batch) = waiting.remove(&next_no) {
                 next_no += 1;
                 let unit = batch.unit.clone();
-                *rows_per_file.entry(unit.sha256.clone()).or_default() += batch.rows.len() as u64;
+                *rows_per_file.entry(unit.path.clone()).or_default() += batch.rows.len() as u64;
                 // Read order: rows of earlier batches, then the place in this one.
                 let base = rows_before;
                 rows_before += batch.rows.len() as u64;
@@ -605,7 +610,8 @@ pub fn ingest_feed(
         .map(|u| FileRead {
             path: u.display_name(),
             sha256: u.sha256.clone(),
-            rows: rows_per_file.get(&u.sha256).copied().unwrap_or(0),
+            rows: rows_per_file.get(&u.path).copied().unwrap_or(0),
+            bytes: u.bytes,
             encoding: u.encoding.to_string(),
         })
         .collect();

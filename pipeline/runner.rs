@@ -232,10 +232,13 @@ async fn run_with_id(
     let mut reports = Vec::new();
     let mut register = Arc::new(Register::load(&store)?);
     for feed in &selected {
-        let already = if opts.window.is_some() {
-            Default::default()
+        let (already, already_sizes) = if opts.window.is_some() {
+            (Default::default(), Some(Default::default()))
         } else {
-            state.files_read(&feed.name).await?
+            (
+                state.files_read(&feed.name).await?,
+                state.files_read_sizes(&feed.name).await?,
+            )
         };
         // A backfill reads its sources whole; a nightly run resumes after the stored position.
         let position = if opts.window.is_some() {
@@ -262,6 +265,7 @@ async fn run_with_id(
                     run_id: &run_c,
                     base_dir: &base,
                     already_read: already,
+                    already_read_sizes: already_sizes,
                     dry_run: dry,
                     progress: &move |n, b| p(n, b),
                     register: Some(&reg),

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS files_read (
     encoding TEXT NOT NULL,
     run_id TEXT NOT NULL,
     read_at TEXT NOT NULL,
+    bytes INTEGER,
     PRIMARY KEY (feed, sha256)
 );
 CREATE TABLE IF NOT EXISTS push_ledger (
@@ -268,6 +269,18 @@ impl StateStore {
             .await
             .map_err(err)?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(err)?;
+        // Stores made before files_read had its `bytes` column get it (empty for the
+        // files they recorded).
+        let columns = sqlx::query("SELECT name FROM pragma_table_info('files_read')")
+            .fetch_all(&pool)
+            .await
+            .map_err(err)?;
+        if !columns.iter().any(|r| r.get::<String, _>(0) == "bytes") {
+            sqlx::query("ALTER TABLE files_read ADD COLUMN bytes INTEGER")
+                .execute(&pool)
+                .await
+                .map_err(err)?;
+        }
         Ok(StateStore {
             pool,
             path: path.to_path_buf(),
@@ -294,6 +307,21 @@ impl StateStore {
             .await
             .map_err(self.err())?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// The sizes of the files a feed has read, or `None` when some size is unknown (files
+    /// recorded before sizes were kept). A file of any other size cannot have been read,
+    /// so the source hashes it while reading instead of before.
+    pub async fn files_read_sizes(&self, feed: &str) -> Result<Option<HashSet<u64>>> {
+        let rows = sqlx::query("SELECT bytes FROM files_read WHERE feed = ?")
+            .bind(feed)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<Option<i64>, _>(0).map(|b| b as u64))
+            .collect())
     }
 
     /// The position a feed's source reached in the last run that recorded one (SQL:
@@ -366,7 +394,7 @@ impl StateStore {
         .map_err(self.err())?;
         for f in files {
             sqlx::query(
-                "INSERT OR IGNORE INTO files_read (feed, sha256, path, rows, encoding, run_id, read_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO files_read (feed, sha256, path, rows, encoding, run_id, read_at, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(feed)
             .bind(&f.sha256)
@@ -375,6 +403,7 @@ impl StateStore {
             .bind(&f.encoding)
             .bind(run_id)
             .bind(&at)
+            .bind(f.bytes.map(|b| b as i64))
             .execute(&mut *tx)
             .await
             .map_err(self.err())?;

@@ -26,8 +26,12 @@ pub const BATCH_ROWS: usize = 4096;
 pub struct InputUnit {
     /// Path as configured (shown to operators in errors and quarantine rows).
     pub path: PathBuf,
-    /// Lowercase hex SHA-256 of the file's bytes: the identity used to skip files already read.
+    /// Lowercase hex SHA-256 of the file's bytes: the identity used to skip files already
+    /// read. Empty while a new file is being read and hashed on the way (the completed
+    /// unit has it).
     pub sha256: String,
+    /// Size in bytes, for files.
+    pub bytes: Option<u64>,
     /// Column names of the detected header row, trimmed.
     pub headers: Vec<String>,
     /// 1-based line (CSV) or sheet row (XLSX) of the header.
@@ -181,6 +185,9 @@ pub struct ReadContext {
     pub expected_columns: Vec<String>,
     /// SHA-256 of inputs recorded as read by earlier runs.
     pub already_read: std::collections::HashSet<String>,
+    /// The sizes of the inputs recorded as read, when all are known: a file of another
+    /// size is new, so its hash is computed while it is read rather than before.
+    pub already_read_sizes: Option<std::collections::HashSet<u64>>,
     /// Base directory that relative paths in the source configuration are resolved against.
     pub base_dir: PathBuf,
     /// The feed's name (for errors and logs).

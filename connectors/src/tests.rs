@@ -102,3 +102,58 @@ fn line_numbers_survive_crlf_blank_lines_and_multiline_cells() {
     assert_eq!(lines, vec![5, 6, 8]);
     assert_eq!(src.completed()[0].header_line, 2);
 }
+
+fn build_with_sizes(
+    dir: &std::path::Path,
+    already: HashSet<String>,
+    sizes: HashSet<u64>,
+) -> Box<dyn Source> {
+    let cfg = SourceConfig::FileDrop(FileDropConfig {
+        dir: dir.to_path_buf(),
+        pattern: "*.csv".into(),
+        sheet: None,
+    });
+    cfg.build(&ReadContext {
+        expected_columns: expected(),
+        already_read: already,
+        already_read_sizes: Some(sizes),
+        base_dir: std::path::PathBuf::from("/"),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// A file of a size never read is hashed on the way: the completed unit carries the same
+/// SHA-256 as hashing it first; a file whose size matches one read before is hashed first
+/// and skipped when its content was read; two copies in one drop are read once.
+#[test]
+fn new_files_are_hashed_while_read_and_known_sizes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("企业名称,统一社会信用代码,罚款金额(元)\r\n");
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "同江市某某商贸有限公司{i},91230881MA1B2C3D4E,\"1,500.00\"\r\n"
+        ));
+    }
+    let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
+    let path = dir.path().join("e.csv");
+    std::fs::write(&path, &bytes).unwrap();
+    let up_front = crate::sources::file_drop::sha256_file(&path).unwrap();
+
+    let mut src = build_with_sizes(dir.path(), HashSet::new(), HashSet::new());
+    assert_eq!(drain(src.as_mut()).len(), 20_000);
+    let done = src.completed();
+    assert_eq!(done[0].sha256, up_front, "hashed on the way = hashed first");
+    assert_eq!(done[0].bytes, Some(bytes.len() as u64));
+
+    let size = HashSet::from([bytes.len() as u64]);
+    let mut again = build_with_sizes(dir.path(), HashSet::from([up_front.clone()]), size);
+    assert!(drain(again.as_mut()).is_empty());
+    assert_eq!(again.skipped().len(), 1);
+
+    std::fs::copy(&path, dir.path().join("f.csv")).unwrap();
+    let mut copies = build_with_sizes(dir.path(), HashSet::new(), HashSet::new());
+    assert_eq!(drain(copies.as_mut()).len(), 20_000);
+    assert_eq!(copies.skipped().len(), 1, "the second copy is skipped");
+    assert_eq!(copies.completed()[0].sha256, up_front);
+}

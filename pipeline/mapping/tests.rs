@@ -88,6 +88,7 @@ value = "11230881MB00123433"
 fn unit() -> InputUnit {
     InputUnit {
         path: PathBuf::from("a.csv"),
+        bytes: None,
         sha256: "h".into(),
         headers: [
             "企业名称",

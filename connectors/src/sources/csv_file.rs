@@ -5,6 +5,7 @@ use super::file_drop::RowReader;
 use crate::header::{find_header, HEADER_SCAN_ROWS};
 use crate::{encoding, ConnectorError, InputUnit, RawRow, Result};
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
+use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -12,10 +13,19 @@ use std::path::{Path, PathBuf};
 
 type Decoded = LineTracked<DecodeReaderBytes<BufReader<Counted<File>>, Vec<u8>>>;
 
-/// Counts the raw bytes read from the file (for progress and its ETA).
+/// Counts the raw bytes read from the file (for progress and its ETA) and, for a new
+/// file, hashes them on the way.
 struct Counted<R> {
     inner: R,
     progress: std::sync::Arc<crate::ByteProgress>,
+    hash: Option<std::sync::Arc<std::sync::Mutex<StreamHash>>>,
+}
+
+/// The SHA-256 of the bytes read so far.
+#[derive(Default)]
+struct StreamHash {
+    hasher: Sha256,
+    bytes: u64,
 }
 
 impl<R: Read> Read for Counted<R> {
@@ -24,6 +34,11 @@ impl<R: Read> Read for Counted<R> {
         self.progress
             .done
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = &self.hash {
+            let mut h = h.lock().expect("not poisoned");
+            h.hasher.update(&buf[..n]);
+            h.bytes += n as u64;
+        }
         Ok(n)
     }
 }
@@ -90,13 +105,16 @@ pub struct CsvReader {
     /// Rows read during header detection that come after the header.
     buffered: VecDeque<RawRow>,
     record: csv::ByteRecord,
+    /// The file hashed on the way (a new file), and its size.
+    hash: Option<std::sync::Arc<std::sync::Mutex<StreamHash>>>,
+    bytes: u64,
 }
 
 impl CsvReader {
     /// Opens the file, detects its encoding and its header row.
     pub fn open(
         path: &Path,
-        sha256: String,
+        sha256: Option<String>,
         expected: &[String],
         progress: std::sync::Arc<crate::ByteProgress>,
     ) -> Result<(InputUnit, Self)> {
@@ -117,6 +135,10 @@ impl CsvReader {
         sample.truncate(filled);
         let enc = encoding::detect(&sample);
         let file = File::open(path).map_err(io)?;
+        let bytes = file.metadata().map_err(io)?.len();
+        let hash = sha256
+            .is_none()
+            .then(|| std::sync::Arc::new(std::sync::Mutex::new(StreamHash::default())));
         let decoded = DecodeReaderBytesBuilder::new()
             .encoding(Some(enc))
             .bom_override(true)
@@ -125,6 +147,7 @@ impl CsvReader {
                 Counted {
                     inner: file,
                     progress,
+                    hash: hash.clone(),
                 },
             ));
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Newlines::default()));
@@ -142,6 +165,8 @@ impl CsvReader {
             lines,
             buffered: VecDeque::new(),
             record: csv::ByteRecord::new(),
+            hash,
+            bytes,
         };
         let mut head = Vec::new();
         while head.len() < HEADER_SCAN_ROWS {
@@ -172,7 +197,8 @@ impl CsvReader {
         this.buffered = head.into_iter().skip(h + 1).collect();
         let unit = InputUnit {
             path: path.to_path_buf(),
-            sha256,
+            sha256: sha256.unwrap_or_default(),
+            bytes: Some(bytes),
             headers,
             header_line,
             encoding: encoding::name(enc),
@@ -217,6 +243,14 @@ fn utf8_field(bytes: &[u8]) -> String {
 }
 
 impl RowReader for CsvReader {
+    fn streamed_sha256(&mut self) -> Option<String> {
+        let h = self.hash.take()?;
+        let h = std::mem::take(&mut *h.lock().expect("not poisoned"));
+        // The parser reads to the end of the file; should it ever stop short, the caller
+        // hashes the file whole instead.
+        (h.bytes == self.bytes).then(|| hex::encode(h.hasher.finalize()))
+    }
+
     fn next_rows(&mut self, max: usize) -> Result<Vec<RawRow>> {
         let mut out = Vec::with_capacity(max.min(1024));
         while out.len() < max {

@@ -9,7 +9,7 @@ use crate::{
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +34,8 @@ fn default_pattern() -> String {
 
 /// Reads the pending files of a drop directory, one after another.
 pub struct FileDropSource {
-    pending: std::vec::IntoIter<(PathBuf, String)>,
+    /// Files to read with their hash, or `None` for a file hashed while it is read.
+    pending: std::vec::IntoIter<(PathBuf, Option<String>)>,
     current: Option<(Arc<InputUnit>, Box<dyn RowReader>)>,
     completed: Vec<Arc<InputUnit>>,
     skipped: Vec<PathBuf>,
@@ -47,6 +48,12 @@ pub struct FileDropSource {
 pub(crate) trait RowReader: Send {
     /// Up to `max` rows; an empty vector at the end of the file.
     fn next_rows(&mut self, max: usize) -> Result<Vec<crate::RawRow>>;
+
+    /// Once the rows are exhausted: the SHA-256 of the bytes read, when the reader
+    /// hashed the file on the way.
+    fn streamed_sha256(&mut self) -> Option<String> {
+        None
+    }
 }
 
 impl FileDropSource {
@@ -70,22 +77,46 @@ impl FileDropSource {
             }
         }
         files.sort();
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|source| ConnectorError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        // A file is hashed before it is read only when it could be one already read or a
+        // copy of another in the directory: same size as one of those. Any other file is
+        // new, and hashing it on the way saves a whole pass over it before the first row.
+        let mut size_count: HashMap<u64, usize> = HashMap::new();
+        for size in &sizes {
+            *size_count.entry(*size).or_default() += 1;
+        }
+        let may_be_known = |size: u64| {
+            size_count[&size] > 1
+                || cx
+                    .already_read_sizes
+                    .as_ref()
+                    .is_none_or(|known| known.contains(&size))
+        };
         let mut seen: HashSet<String> = HashSet::new();
         let mut pending = Vec::new();
         let mut skipped = Vec::new();
-        for path in files {
+        let mut total = 0;
+        for (path, size) in files.into_iter().zip(sizes) {
+            if !may_be_known(size) {
+                pending.push((path, None));
+                total += size;
+                continue;
+            }
             let hash = sha256_file(&path)?;
             if cx.already_read.contains(&hash) || !seen.insert(hash.clone()) {
                 skipped.push(path);
             } else {
-                pending.push((path, hash));
+                pending.push((path, Some(hash)));
+                total += size;
             }
         }
-        let total = pending
-            .iter()
-            .filter_map(|(p, _)| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
         Ok(FileDropSource {
             progress: Arc::new(ByteProgress {
                 total,
@@ -100,13 +131,22 @@ impl FileDropSource {
         })
     }
 
-    fn open(&self, path: &Path, sha256: String) -> Result<(Arc<InputUnit>, Box<dyn RowReader>)> {
+    fn open(
+        &self,
+        path: &Path,
+        sha256: Option<String>,
+    ) -> Result<(Arc<InputUnit>, Box<dyn RowReader>)> {
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         match ext.as_str() {
             "xlsx" | "xlsm" | "xls" => {
+                // Workbooks are read whole by the parser anyway: hash them first.
+                let sha256 = match sha256 {
+                    Some(h) => h,
+                    None => sha256_file(path)?,
+                };
                 let (unit, reader) =
                     XlsxReader::open(path, sha256, &self.expected_columns, self.sheet.as_deref())?;
                 let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -136,7 +176,17 @@ impl Source for FileDropSource {
             let (unit, reader) = self.current.as_mut().expect("current file is open");
             let rows = reader.next_rows(BATCH_ROWS)?;
             if rows.is_empty() {
-                let (unit, _) = self.current.take().expect("current file is open");
+                let (mut unit, mut reader) = self.current.take().expect("current file is open");
+                if unit.sha256.is_empty() {
+                    let sha256 = match reader.streamed_sha256() {
+                        Some(h) => h,
+                        None => sha256_file(&unit.path)?,
+                    };
+                    unit = Arc::new(InputUnit {
+                        sha256,
+                        ..(*unit).clone()
+                    });
+                }
                 self.completed.push(unit);
                 continue;
             }

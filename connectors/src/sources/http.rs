@@ -418,6 +418,7 @@ impl Source for HttpSource {
             _ => {
                 let u = Arc::new(InputUnit {
                     path: PathBuf::from(format!("http:{}", self.feed)),
+                    bytes: None,
                     sha256: hex::encode(Sha256::digest(
                         format!(
                             "http\0{}\0{}{}",

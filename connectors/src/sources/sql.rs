@@ -520,6 +520,7 @@ impl Source for SqlSource {
             _ => {
                 let u = Arc::new(InputUnit {
                     path: PathBuf::from(format!("sql:{}", self.feed)),
+                    bytes: None,
                     sha256: hex::encode(Sha256::digest(
                         format!("sql\0{}\0{}", self.feed, self.cfg.query).as_bytes(),
                     )),

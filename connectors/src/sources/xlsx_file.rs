@@ -63,6 +63,7 @@ impl XlsxReader {
         })?;
         let unit = InputUnit {
             path: path.to_path_buf(),
+            bytes: std::fs::metadata(path).ok().map(|m| m.len()),
             sha256,
             headers: all[h].values.iter().map(|c| normalise_header(c)).collect(),
             header_line: all[h].line,
