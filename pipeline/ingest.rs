@@ -425,6 +425,7 @@ pub fn ingest_feed(
     };
     let mut rows_per_file: HashMap<PathBuf, u64> = HashMap::new();
     let mut rows_before: u64 = 0;
+    let mut reserved = false;
     let uscc_fields: Vec<usize> = ds
         .fields
         .iter()
@@ -594,6 +595,17 @@ pub fn ingest_feed(
                     }
                 }
                 (opts.progress)(counts.read, bytes.as_ref().map(|b| b.get()));
+                // Once enough batches show the rows per byte, reserve the index for the
+                // whole input, with a margin for the batches read but still in flight.
+                if !reserved && rows_before >= 64 * connectors::BATCH_ROWS as u64 {
+                    reserved = true;
+                    if let Some((done, total)) = bytes.as_ref().map(|b| b.get()) {
+                        if done > 0 && total >= done {
+                            let per_byte = index.offered() as f64 / done as f64;
+                            index.expect_rows((per_byte * total as f64 * 1.15) as usize);
+                        }
+                    }
+                }
                 crate::crashpoint::hit("ingest.batch");
             }
         }
