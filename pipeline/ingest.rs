@@ -270,7 +270,7 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     let feed = cx.feed;
     let binding: Binding = feed.bind(&batch.unit)?;
     let ds = &feed.dataset;
-    let in_window = |m: &crate::mapping::Mapped| match (cx.window, ds.decision_date) {
+    let in_window = |m: &crate::mapping::Mapped<'_>| match (cx.window, ds.decision_date) {
         (Some((from, to)), Some(f)) => chrono::NaiveDate::parse_from_str(&m.values[f], "%Y-%m-%d")
             .is_ok_and(|d| d >= from && d <= to),
         _ => true,
@@ -279,28 +279,28 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     let mut rows = Vec::with_capacity(batch.rows.len());
     // (month, position, line, mapped, id, version) of the valid rows.
     let mut good = Vec::with_capacity(batch.rows.len());
-    for (pos, row) in batch.rows.into_iter().enumerate() {
-        let m = match feed.map_row(&binding, &row, cx.register) {
+    for (pos, row) in batch.rows.iter().enumerate() {
+        let m = match feed.map_row(&binding, row, cx.register) {
             Ok(m) if !in_window(&m) => {
                 rows.push(MappedRow::OutsideWindow);
                 continue;
             }
             Ok(m) => m,
             Err(p) => {
-                rows.push(MappedRow::Bad(row, p));
+                rows.push(MappedRow::Bad(row.clone(), p));
                 continue;
             }
         };
         let id = record::record_id_bytes(ds, &m.values);
         let version = record::version_bytes(ds, &m.values);
         let unknown_type = cx.uscc_fields.iter().any(|f| {
-            let v = &m.values[*f];
+            let v: &str = &m.values[*f];
             !v.is_empty() && v != crate::ids::USCC_PLACEHOLDER && !crate::ids::uscc_known_type(v)
         });
         let register = is_register.then(|| {
             let v = |code: &str| {
                 ds.position(code)
-                    .map(|i| m.values[i].clone())
+                    .map(|i| m.values[i].to_string())
                     .filter(|x| !x.is_empty())
             };
             (
@@ -319,7 +319,7 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
             unknown_type,
             register,
         }));
-        let month = snapshot::month_of(ds.decision_date.map(|f| m.values[f].as_str()));
+        let month = snapshot::month_of(ds.decision_date.map(|f| m.values[f].as_ref()));
         good.push((month, pos as u32, row.line, m, id, version));
     }
     // One set of columns for the whole batch, its rows grouped by month (in file order

@@ -9,11 +9,12 @@
 
 use crate::register::Register;
 use crate::schema::{self, Dataset};
-use crate::transforms::{self, Transform};
+use crate::transforms::{self, trim, Transform};
 use chrono::NaiveDateTime;
 use connectors::header::normalise_header;
 use connectors::{InputUnit, RawRow, SourceConfig};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -316,9 +317,10 @@ pub struct Binding {
 
 /// A raw row mapped to the dataset's fields.
 #[derive(Debug, Clone)]
-pub struct Mapped {
-    /// Values in field order (`""` for none).
-    pub values: Vec<String>,
+pub struct Mapped<'a> {
+    /// Values in field order (`""` for none), borrowed from the row or the mapping
+    /// wherever no transform changed them.
+    pub values: Vec<Cow<'a, str>>,
     /// The update time, when the feed has one.
     pub updated_at: Option<NaiveDateTime>,
 }
@@ -334,28 +336,15 @@ pub struct RowProblem {
     pub value: String,
 }
 
-/// `str::trim`, with a fast answer for the common cell that starts and ends with a
-/// visible ASCII character or a character from U+4000 up (CJK; UTF-8 lead byte 0xE4 or
-/// more), none of which is white space.
-fn trim(s: &str) -> &str {
-    let b = s.as_bytes();
-    let plain = |lead: u8| lead.is_ascii_graphic() || lead >= 0xE4;
-    let last_lead = b.iter().rposition(|c| !(0x80..0xC0).contains(c));
-    match (b.first(), last_lead) {
-        (Some(first), Some(last)) if plain(*first) && plain(b[last]) => s,
-        _ => s.trim(),
-    }
-}
-
 impl Feed {
     /// Maps and validates one row. `Err` carries the first problem in field order.
     /// `register` resolves credit codes of records that carry only a legacy code.
-    pub fn map_row(
-        &self,
+    pub fn map_row<'a>(
+        &'a self,
         b: &Binding,
-        row: &RawRow,
+        row: &'a RawRow,
         register: Option<&Register>,
-    ) -> Result<Mapped, RowProblem> {
+    ) -> Result<Mapped<'a>, RowProblem> {
         let ds = &self.dataset;
         if row.values.iter().all(|v| v.trim().is_empty()) {
             return Err(RowProblem {
@@ -373,9 +362,7 @@ impl Feed {
             });
         }
         let cell = |i: usize| row.values.get(i).map(String::as_str).unwrap_or("");
-        let mut values: Vec<String> = std::iter::repeat_with(String::new)
-            .take(ds.fields.len())
-            .collect();
+        let mut values: Vec<Cow<'a, str>> = vec![Cow::Borrowed(""); ds.fields.len()];
         // The transform failure of the earliest field: (field, reason, raw value).
         let mut failed: Option<(usize, &'static str, &str)> = None;
         for (rule, col) in self.rules.iter().zip(&b.columns) {
@@ -386,9 +373,9 @@ impl Feed {
             };
             let trimmed = trim(raw);
             let mut v = if self.null_markers.iter().any(|m| m == trimmed) {
-                String::new()
+                Cow::Borrowed("")
             } else {
-                trimmed.to_string()
+                Cow::Borrowed(trimmed)
             };
             for t in &rule.transforms {
                 match t.apply(v) {
@@ -397,17 +384,17 @@ impl Feed {
                         if failed.is_none_or(|(f, _, _)| rule.target < f) {
                             failed = Some((rule.target, e.reason, raw));
                         }
-                        v = String::new();
+                        v = Cow::Borrowed("");
                         break;
                     }
                 }
             }
-            if let Some(m) = rule.map.get(&v) {
-                v = m.clone();
+            if let Some(m) = rule.map.get(v.as_ref()) {
+                v = Cow::Borrowed(m.as_str());
             }
             if v.is_empty() {
                 if let Some(d) = &rule.default {
-                    v = d.clone();
+                    v = Cow::Borrowed(d.as_str());
                 }
             }
             values[rule.target] = v;
@@ -454,12 +441,12 @@ impl Feed {
     /// register does not know is `uscc_unresolved`; natural persons need none.
     fn resolve_legacy(
         &self,
-        values: &mut [String],
+        values: &mut [Cow<'_, str>],
         register: Option<&Register>,
     ) -> Option<RowProblem> {
         let ds = &self.dataset;
         for (i, from) in ds.resolve_from.iter().enumerate() {
-            let cur = values[i].as_str();
+            let cur = values[i].as_ref();
             if from.is_empty() || !(cur.is_empty() || cur == crate::ids::USCC_PLACEHOLDER) {
                 continue;
             }
@@ -479,14 +466,14 @@ impl Feed {
                 })
             });
             match found {
-                Some(code) => values[i] = code.to_string(),
+                Some(code) => values[i] = Cow::Owned(code.to_string()),
                 None if values[i].is_empty() && ds.required(i, values) => {
                     return Some(RowProblem {
                         reason: "uscc_unresolved".into(),
                         field: ds.fields[i].code.clone(),
                         value: keys
                             .iter()
-                            .map(|j| values[*j].as_str())
+                            .map(|j| values[*j].as_ref())
                             .collect::<Vec<_>>()
                             .join(" "),
                     })

@@ -31,17 +31,17 @@ pub struct Record {
 
 /// `record_id`: the first 32 lowercase hex characters of SHA-256 over
 /// `<dataset>|<key value 1>|<key value 2>…` (for `xzcf`: `xzcf|<credit code>|<文号>`).
-pub fn record_id(ds: &Dataset, values: &[String]) -> String {
+pub fn record_id<S: AsRef<str>>(ds: &Dataset, values: &[S]) -> String {
     hex::encode(record_id_bytes(ds, values))
 }
 
 /// [`record_id`] as its 16 bytes.
-pub fn record_id_bytes(ds: &Dataset, values: &[String]) -> [u8; 16] {
+pub fn record_id_bytes<S: AsRef<str>>(ds: &Dataset, values: &[S]) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update(ds.code.as_bytes());
     for k in &ds.key {
         h.update(b"|");
-        h.update(values[*k].as_bytes());
+        h.update(values[*k].as_ref().as_bytes());
     }
     first16(&h.finalize())
 }
@@ -56,18 +56,19 @@ fn first16(digest: &[u8]) -> [u8; 16] {
 /// 更新时间 has the same version. (The platforms take any string of up to 128
 /// characters; change detection needs no cryptographic hash, and SHA-256 cost a sixth of
 /// the mapping threads' time.)
-pub fn version(ds: &Dataset, values: &[String]) -> String {
+pub fn version<S: AsRef<str>>(ds: &Dataset, values: &[S]) -> String {
     hex::encode(version_bytes(ds, values))
 }
 
 /// [`version`] as its 16 bytes.
-pub fn version_bytes(ds: &Dataset, values: &[String]) -> [u8; 16] {
+pub fn version_bytes<S: AsRef<str>>(ds: &Dataset, values: &[S]) -> [u8; 16] {
     thread_local! {
         static CANONICAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     CANONICAL.with_borrow_mut(|buf| {
         buf.clear();
         for (f, v) in ds.fields.iter().zip(values) {
+            let v = v.as_ref();
             if !v.is_empty() {
                 buf.extend_from_slice(f.code.as_bytes());
                 buf.push(b'=');

@@ -231,13 +231,13 @@ impl Dataset {
     }
 
     /// Whether field `i` is required for this record (always, or by its condition).
-    pub fn required(&self, i: usize, values: &[String]) -> bool {
+    pub fn required<S: AsRef<str>>(&self, i: usize, values: &[S]) -> bool {
         if self.fields[i].required {
             return true;
         }
         match &self.conditions[i] {
             Some((j, c)) => {
-                let v = &values[*j];
+                let v = values[*j].as_ref();
                 c.one_of.iter().any(|x| x == v)
                     || c.contains.as_ref().is_some_and(|s| v.contains(s.as_str()))
             }
@@ -247,7 +247,7 @@ impl Dataset {
 
     /// Checks one record (values in field order, `""` for none); the first violation in
     /// field order, so the reason a clerk sees does not depend on hash order.
-    pub fn validate(&self, values: &[String]) -> Result<(), Violation> {
+    pub fn validate<S: AsRef<str>>(&self, values: &[S]) -> Result<(), Violation> {
         for i in 0..self.fields.len() {
             if let Err(reason) = self.check_field(i, values) {
                 return Err(Violation { field: i, reason });
@@ -257,9 +257,9 @@ impl Dataset {
     }
 
     /// Checks one field of a record.
-    pub fn check_field(&self, i: usize, values: &[String]) -> Result<(), String> {
+    pub fn check_field<S: AsRef<str>>(&self, i: usize, values: &[S]) -> Result<(), String> {
         let f = &self.fields[i];
-        let v = values[i].as_str();
+        let v = values[i].as_ref();
         if v.is_empty() {
             return if self.required(i, values) {
                 Err("missing_field".into())
@@ -295,7 +295,7 @@ impl Dataset {
                 Ok(()) => {}
                 Err(ids::IdError::Placeholder) => {
                     let regno_ok = self.placeholder_needs[i]
-                        .is_some_and(|j| ids::check_regno(&values[j]).is_ok());
+                        .is_some_and(|j| ids::check_regno(values[j].as_ref()).is_ok());
                     if !regno_ok {
                         return Err("uscc_placeholder".into());
                     }

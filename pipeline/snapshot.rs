@@ -196,7 +196,12 @@ impl SnapshotRows {
     }
 
     /// Appends one row; empty values become nulls.
-    pub fn push(&mut self, id: &RowIdentity<'_>, from: &Provenance<'_>, values: &[String]) {
+    pub fn push<S: AsRef<str>>(
+        &mut self,
+        id: &RowIdentity<'_>,
+        from: &Provenance<'_>,
+        values: &[S],
+    ) {
         let [record_id, version, feed, unit, updated, file, run] = &mut self.meta;
         record_id.append_value(id.record_id);
         version.append_value(id.version);
@@ -210,6 +215,7 @@ impl SnapshotRows {
         self.lines.append_value(id.source_line);
         run.append_value(from.run_id);
         for (b, v) in self.fields.iter_mut().zip(values) {
+            let v = v.as_ref();
             if v.is_empty() {
                 b.append_null();
             } else {

@@ -4,6 +4,7 @@
 use crate::ids::{halfwidth_char, normalise_code};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// A transform named in a mapping file's `transforms = [...]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -42,47 +43,64 @@ pub struct TransformError {
 }
 
 impl Transform {
-    /// Applies the transform to one value. Empty values stay empty.
-    pub fn apply(self, v: String) -> Result<String, TransformError> {
+    /// Applies the transform to one value. Empty values stay empty; a value the
+    /// transform leaves as it is stays borrowed (most cells: no allocation).
+    pub fn apply(self, v: Cow<'_, str>) -> Result<Cow<'_, str>, TransformError> {
         if v.is_empty() {
             return Ok(v);
         }
         Ok(match self {
-            Transform::Trim => {
-                let t = v.trim();
-                if t.len() == v.len() {
-                    v
-                } else {
-                    t.to_string()
-                }
-            }
+            Transform::Trim => match v {
+                Cow::Borrowed(s) => Cow::Borrowed(trim(s)),
+                Cow::Owned(s) if trim(&s).len() == s.len() => Cow::Owned(s),
+                Cow::Owned(s) => Cow::Owned(trim(&s).to_string()),
+            },
             Transform::Halfwidth if v.is_ascii() => v,
-            Transform::Halfwidth => v.chars().map(halfwidth_char).collect(),
+            Transform::Halfwidth => Cow::Owned(v.chars().map(halfwidth_char).collect()),
             Transform::Upper if !v.bytes().any(|b| b.is_ascii_lowercase()) => v,
-            Transform::Upper => v.to_ascii_uppercase(),
-            Transform::RemoveSpaces => v.chars().filter(|c| !c.is_whitespace()).collect(),
-            Transform::Code => normalise_code(&v),
-            Transform::Date => {
-                iso_date(parse_date(&v, false).ok_or(TransformError { reason: "bad_date" })?)
+            Transform::Upper => Cow::Owned(v.to_ascii_uppercase()),
+            Transform::RemoveSpaces => {
+                Cow::Owned(v.chars().filter(|c| !c.is_whitespace()).collect())
             }
-            Transform::DateExcel => {
-                iso_date(parse_date(&v, true).ok_or(TransformError { reason: "bad_date" })?)
+            Transform::Code => Cow::Owned(normalise_code(&v)),
+            Transform::Date => Cow::Owned(iso_date(
+                parse_date(&v, false).ok_or(TransformError { reason: "bad_date" })?,
+            )),
+            Transform::DateExcel => Cow::Owned(iso_date(
+                parse_date(&v, true).ok_or(TransformError { reason: "bad_date" })?,
+            )),
+            Transform::YuanToWanyuan => {
+                Cow::Owned(scaled_decimal(&v, 4).ok_or(TransformError {
+                    reason: "bad_amount",
+                })?)
             }
-            Transform::YuanToWanyuan => scaled_decimal(&v, 4).ok_or(TransformError {
-                reason: "bad_amount",
-            })?,
             Transform::IdNumber => {
                 let code = normalise_code(&v);
-                if code.len() == 15 && code.bytes().all(|b| b.is_ascii_digit()) {
-                    crate::ids::ric_15_to_18(&code).unwrap_or(code)
-                } else {
-                    code
-                }
+                Cow::Owned(
+                    if code.len() == 15 && code.bytes().all(|b| b.is_ascii_digit()) {
+                        crate::ids::ric_15_to_18(&code).unwrap_or(code)
+                    } else {
+                        code
+                    },
+                )
             }
-            Transform::Wanyuan => scaled_decimal(&v, 0).ok_or(TransformError {
+            Transform::Wanyuan => Cow::Owned(scaled_decimal(&v, 0).ok_or(TransformError {
                 reason: "bad_amount",
-            })?,
+            })?),
         })
+    }
+}
+
+/// `str::trim`, with a fast answer for the common cell that starts and ends with a
+/// visible ASCII character or a character from U+4000 up (CJK; UTF-8 lead byte 0xE4 or
+/// more), none of which is white space.
+pub fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let plain = |lead: u8| lead.is_ascii_graphic() || lead >= 0xE4;
+    let last_lead = b.iter().rposition(|c| !(0x80..0xC0).contains(c));
+    match (b.first(), last_lead) {
+        (Some(first), Some(last)) if plain(*first) && plain(b[last]) => s,
+        _ => s.trim(),
     }
 }
 

@@ -159,20 +159,15 @@ fn unknown_column_is_found_before_rows_move() {
 fn maps_and_reports_the_first_problem_in_field_order() {
     let feed = Feed::parse(Path::new("m.toml"), GOOD).unwrap();
     let b = feed.bind(&unit()).unwrap();
-    let m = feed
-        .map_row(
-            &b,
-            &row(&[
-                " 同江市江华商贸有限公司 ",
-                "\u{3000}９１１１００００８０２１００４３３ｂ",
-                "同市监罚〔2024〕1号",
-                "1,500.00",
-                "2024年3月5日",
-                "2024-03-06 10:00:00",
-            ]),
-            None,
-        )
-        .unwrap();
+    let first = row(&[
+        " 同江市江华商贸有限公司 ",
+        "\u{3000}９１１１００００８０２１００４３３ｂ",
+        "同市监罚〔2024〕1号",
+        "1,500.00",
+        "2024年3月5日",
+        "2024-03-06 10:00:00",
+    ]);
+    let m = feed.map_row(&b, &first, None).unwrap();
     let ds = &feed.dataset;
     assert_eq!(
         m.values[ds.position("CF_XDR_SHXYM").unwrap()],
