@@ -184,7 +184,7 @@ impl Quarantine {
                     .get(i)
                     .cloned()
                     .unwrap_or_else(|| format!("_col{}", i + 1));
-                raw.insert(key, serde_json::Value::String(v.clone()));
+                raw.insert(key, serde_json::Value::String(v.to_string()));
             }
             let vals = [
                 run_id,

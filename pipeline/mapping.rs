@@ -353,7 +353,12 @@ impl Feed {
                 value: String::new(),
             });
         }
-        if row.values.len() > b.width && row.values[b.width..].iter().any(|v| !v.trim().is_empty())
+        if row.values.len() > b.width
+            && row
+                .values
+                .iter()
+                .skip(b.width)
+                .any(|v| !v.trim().is_empty())
         {
             return Err(RowProblem {
                 reason: "column_count".into(),
@@ -361,7 +366,7 @@ impl Feed {
                 value: format!("{} cells, header has {}", row.values.len(), b.width),
             });
         }
-        let cell = |i: usize| row.values.get(i).map(String::as_str).unwrap_or("");
+        let cell = |i: usize| row.values.get(i).unwrap_or("");
         let mut values: Vec<Cow<'a, str>> = vec![Cow::Borrowed(""); ds.fields.len()];
         // The transform failure of the earliest field: (field, reason, raw value).
         let mut failed: Option<(usize, &'static str, &str)> = None;
@@ -492,7 +497,7 @@ impl Feed {
             .find(|(r, _)| r.target == field)
             .map(|(r, col)| match (&r.source, col) {
                 (FieldSource::Column(_), Some(i)) => {
-                    row.values.get(*i).cloned().unwrap_or_default()
+                    row.values.get(*i).unwrap_or_default().to_string()
                 }
                 (FieldSource::Value(v), _) => v.clone(),
                 _ => String::new(),

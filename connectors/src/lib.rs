@@ -7,6 +7,7 @@
 //! safe to record.
 #![warn(missing_docs)]
 
+pub mod cells;
 pub mod encoding;
 pub mod header;
 pub mod registry;
@@ -16,6 +17,7 @@ pub mod sources;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use cells::Cells;
 pub use registry::SourceConfig;
 
 /// Rows per batch handed to the pipeline: bounded so memory does not grow with a feed.
@@ -53,7 +55,7 @@ pub struct RawRow {
     /// 1-based line number in the file (CSV: the line the record starts on; XLSX: the sheet row).
     pub line: u64,
     /// Cell texts, exactly as decoded (not trimmed).
-    pub values: Vec<String>,
+    pub values: Cells,
 }
 
 /// A bounded batch of raw rows from one input unit.

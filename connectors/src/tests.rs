@@ -14,7 +14,7 @@ fn expected() -> Vec<String> {
 fn drain(src: &mut dyn Source) -> Vec<(u64, Vec<String>)> {
     let mut out = Vec::new();
     while let Some(b) = src.next_batch().unwrap() {
-        out.extend(b.rows.into_iter().map(|r| (r.line, r.values)));
+        out.extend(b.rows.into_iter().map(|r| (r.line, r.values.to_vec())));
     }
     out
 }

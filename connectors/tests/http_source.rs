@@ -159,7 +159,14 @@ fn read_all(
     let mut rows = Vec::new();
     while let Some(b) = source.next_batch().unwrap() {
         for r in b.rows {
-            rows.push(b.unit.headers.iter().cloned().zip(r.values).collect());
+            rows.push(
+                b.unit
+                    .headers
+                    .iter()
+                    .cloned()
+                    .zip(r.values.to_vec())
+                    .collect(),
+            );
         }
     }
     (rows, source.checkpoint())

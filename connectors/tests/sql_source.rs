@@ -330,7 +330,7 @@ fn read(
                     .headers
                     .iter()
                     .cloned()
-                    .zip(r.values)
+                    .zip(r.values.to_vec())
                     .collect::<BTreeMap<_, _>>(),
             );
         }

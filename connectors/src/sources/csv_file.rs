@@ -3,7 +3,7 @@
 
 use super::file_drop::RowReader;
 use crate::header::{find_header, HEADER_SCAN_ROWS};
-use crate::{encoding, ConnectorError, InputUnit, RawRow, Result};
+use crate::{encoding, Cells, ConnectorError, InputUnit, RawRow, Result};
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
@@ -175,7 +175,7 @@ impl CsvReader {
                 None => break,
             }
         }
-        let cells: Vec<Vec<String>> = head.iter().map(|r| r.values.clone()).collect();
+        let cells: Vec<Vec<String>> = head.iter().map(|r| r.values.to_vec()).collect();
         let Some(h) = find_header(&cells, expected) else {
             return Err(ConnectorError::NoHeader {
                 path: path.to_path_buf(),
@@ -217,7 +217,7 @@ impl CsvReader {
                     .line_of_record(byte);
                 Ok(Some(RawRow {
                     line,
-                    values: self.record.iter().map(utf8_field).collect(),
+                    values: cells_of(&self.record),
                 }))
             }
             Ok(false) => Ok(None),
@@ -233,13 +233,23 @@ impl CsvReader {
     }
 }
 
-/// A field of the decoded text. The decoder emits valid UTF-8 only (malformed input
-/// becomes U+FFFD) and the CSV parser splits on ASCII bytes, so every field is valid
-/// UTF-8; checking it again cost 6% of a full load. Debug builds still check.
-fn utf8_field(bytes: &[u8]) -> String {
+/// The cells of a parsed record, copied in one piece. The decoder emits valid UTF-8 only
+/// (malformed input becomes U+FFFD) and the CSV parser splits on ASCII bytes, so the
+/// record's bytes are valid UTF-8 and every field ends on a character boundary
+/// (`Cells::from_parts` checks the boundaries); validating the text again cost 6% of a
+/// full load. Debug builds still check.
+fn cells_of(record: &csv::ByteRecord) -> Cells {
+    let bytes = record.as_slice();
     debug_assert!(std::str::from_utf8(bytes).is_ok());
+    let mut ends = Vec::with_capacity(record.len());
+    let mut end = 0u32;
+    for field in record.iter() {
+        end += u32::try_from(field.len()).expect("a cell under 4 GiB");
+        ends.push(end);
+    }
     // SAFETY: see above — the bytes come from a UTF-8 decoder, cut at ASCII delimiters.
-    unsafe { String::from_utf8_unchecked(bytes.to_vec()) }
+    let text = unsafe { String::from_utf8_unchecked(bytes.to_vec()) };
+    Cells::from_parts(text, ends)
 }
 
 impl RowReader for CsvReader {

@@ -49,7 +49,7 @@ impl XlsxReader {
         let head: Vec<Vec<String>> = all
             .iter()
             .take(HEADER_SCAN_ROWS)
-            .map(|r| r.values.clone())
+            .map(|r| r.values.to_vec())
             .collect();
         let h = find_header(&head, expected).ok_or_else(|| ConnectorError::NoHeader {
             path: path.to_path_buf(),
