@@ -260,7 +260,7 @@ struct MapContext<'a> {
     register: Option<&'a crate::register::Register>,
     window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     run_id: &'a str,
-    schema: &'a SchemaRef,
+    spill_schema: &'a SchemaRef,
     uscc_fields: &'a [usize],
 }
 
@@ -338,12 +338,13 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
             *total += v.len();
         }
     }
-    let mut columns = snapshot::SnapshotRows::sized(good.len(), &from, &field_bytes);
+    let mut columns =
+        snapshot::SnapshotRows::sized(snapshot::Layout::Spill, good.len(), &from, &field_bytes);
     for (_, _, line, m, id, version) in &good {
         columns.push(
             &snapshot::RowIdentity {
-                record_id: &record::hex32(id),
-                version: &record::hex32(version),
+                record_id: id,
+                version,
                 updated_at: m.updated_at,
                 source_line: *line,
             },
@@ -351,7 +352,7 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
             &m.values,
         );
     }
-    let all = columns.finish(cx.schema);
+    let all = columns.finish(cx.spill_schema);
     let mut parts: Vec<SpillPart> = Vec::new();
     let mut start = 0;
     while start < good.len() {
@@ -372,16 +373,6 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     })
 }
 
-fn spill_schema(snapshot: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Field> = snapshot
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.push(Field::new("_seq", DataType::UInt64, false));
-    Arc::new(Schema::new(fields))
-}
-
 /// Ingests one feed. See the module comment for the passes.
 pub fn ingest_feed(
     feed: &Feed,
@@ -400,7 +391,7 @@ pub fn ingest_feed(
     let mut source = feed.source.build(&cx)?;
     let bytes = source.progress();
     let schema = snapshot::arrow_schema(&ds);
-    let spill_schema = spill_schema(&schema);
+    let spill_schema = snapshot::spill_schema(&schema);
     let scratch = store.scratch_dir();
     std::fs::create_dir_all(&scratch).map_err(|source| SnapshotError::Io {
         path: scratch.clone(),
@@ -444,7 +435,7 @@ pub fn ingest_feed(
         register: opts.register,
         window: opts.window,
         run_id: opts.run_id,
-        schema: &schema,
+        spill_schema: &spill_schema,
         uscc_fields: &uscc_fields,
     };
     let (source, spilled) = std::thread::scope(|scope| -> Result<_, IngestError> {
@@ -724,6 +715,12 @@ pub fn ingest_feed(
             &schema,
             &SpillFiles {
                 dir: &spill_dir,
+                from: snapshot::Provenance {
+                    feed: &feed.name,
+                    source_unit: &feed.source_unit,
+                    source_file: "",
+                    run_id: opts.run_id,
+                },
                 months: &months,
             },
             &index,
@@ -753,6 +750,8 @@ const PARTITION_WRITERS: usize = 2;
 /// A run's spill: one Arrow IPC file per decision month.
 struct SpillFiles<'a> {
     dir: &'a Path,
+    /// The rows' feed, source unit and run (the spill leaves them out).
+    from: snapshot::Provenance<'a>,
     /// Months to rewrite: those with spilled rows and those holding replaced records.
     months: &'a [String],
 }
@@ -869,17 +868,15 @@ fn write_partition(
         // arrays that were valid when built; validating every string again cost a sixth
         // of the snapshot pass.
         let reader = unsafe { reader.with_skip_validation(true) };
-        let width = schema.fields().len();
         for b in reader {
             let b = b.map_err(spill_err)?;
             let seqs = snapshot::u64_col(&b, "_seq").expect("spill has _seq");
             let keep: Vec<bool> = (0..b.num_rows())
                 .map(|i| index.is_winner(seqs.value(i)))
                 .collect();
-            let kept = snapshot::filter(&b, keep);
-            let kept = RecordBatch::try_new(schema.clone(), kept.columns()[..width].to_vec())
-                .expect("snapshot columns");
-            count_feeds(&kept);
+            let kept =
+                snapshot::spill_to_snapshot(&snapshot::filter(&b, keep), schema, &spill.from);
+            *by_feed.entry(spill.from.feed.to_string()).or_default() += kept.num_rows() as u64;
             out.write(&kept)?;
         }
     }
