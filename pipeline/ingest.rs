@@ -440,7 +440,7 @@ pub fn ingest_feed(
     };
     let (source, spilled) = std::thread::scope(|scope| -> Result<_, IngestError> {
         let (raw_tx, raw_rx) =
-            std::sync::mpsc::sync_channel::<Result<(u64, RawBatch), ConnectorError>>(MAPPERS);
+            std::sync::mpsc::sync_channel::<Result<(u64, RawBatch), ConnectorError>>(2 * MAPPERS);
         let reader = scope.spawn(move || {
             let mut no = 0;
             loop {
@@ -476,7 +476,7 @@ pub fn ingest_feed(
             });
         }
         drop(mapped_tx);
-        let (spill_tx, spill_rx) = std::sync::mpsc::sync_channel::<Vec<(String, RecordBatch)>>(1);
+        let (spill_tx, spill_rx) = std::sync::mpsc::sync_channel::<Vec<(String, RecordBatch)>>(4);
         let (spill_dir, spill_schema_w) = (spill_dir.clone(), spill_schema.clone());
         let writer = scope.spawn(move || -> Result<Vec<String>, SnapshotError> {
             let mut files: BTreeMap<String, arrow_ipc::writer::FileWriter<File>> = BTreeMap::new();

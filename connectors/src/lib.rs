@@ -21,7 +21,7 @@ pub use cells::Cells;
 pub use registry::SourceConfig;
 
 /// Rows per batch handed to the pipeline: bounded so memory does not grow with a feed.
-pub const BATCH_ROWS: usize = 4096;
+pub const BATCH_ROWS: usize = 2048;
 
 /// One file (or other unit of input) being read, shared by all the rows that came from it.
 #[derive(Debug, Clone)]
