@@ -264,6 +264,19 @@ struct MapContext<'a> {
     uscc_fields: &'a [usize],
 }
 
+/// A row's partition as a number: the bytes of [`snapshot::month_of`]'s `YYYY-MM`, in
+/// the same order, without a string a row.
+fn month_key(decision_date: Option<&str>) -> u64 {
+    match decision_date {
+        Some(d) if d.len() >= 7 && d.as_bytes()[4] == b'-' => {
+            let mut key = [0u8; 8];
+            key[1..].copy_from_slice(&d.as_bytes()[..7]);
+            u64::from_be_bytes(key)
+        }
+        _ => u64::MAX,
+    }
+}
+
 /// Maps, validates and hashes one batch and builds its spill columns (runs on a mapper
 /// thread, so the main thread only orders, counts and dedupes).
 fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatch, IngestError> {
@@ -319,12 +332,12 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
             unknown_type,
             register,
         }));
-        let month = snapshot::month_of(ds.decision_date.map(|f| m.values[f].as_ref()));
+        let month = month_key(ds.decision_date.map(|f| m.values[f].as_ref()));
         good.push((month, pos as u32, row.line, m, id, version));
     }
     // One set of columns for the whole batch, its rows grouped by month (in file order
     // within a month); each month's part is a zero-copy slice of it.
-    good.sort_by(|a, b| a.0.cmp(&b.0));
+    good.sort_by_key(|g| g.0);
     let file = batch.unit.display_name();
     let from = snapshot::Provenance {
         feed: &feed.name,
@@ -356,10 +369,11 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     let mut parts: Vec<SpillPart> = Vec::new();
     let mut start = 0;
     while start < good.len() {
-        let month = &good[start].0;
-        let end = start + good[start..].partition_point(|g| &g.0 == month);
+        let key = good[start].0;
+        let end = start + good[start..].partition_point(|g| g.0 == key);
+        let first = &good[start].3;
         parts.push(SpillPart {
-            month: month.clone(),
+            month: snapshot::month_of(ds.decision_date.map(|f| first.values[f].as_ref())),
             columns: all.slice(start, end - start),
             positions: good[start..end].iter().map(|g| g.1).collect(),
         });
