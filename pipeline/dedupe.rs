@@ -169,6 +169,12 @@ impl DedupeIndex {
         }
     }
 
+    /// Whether this id has a winner still to be written (after resolve).
+    pub fn has_winner(&self, id: &[u8; 16]) -> bool {
+        self.find(id)
+            .is_some_and(|e| self.is_winner(u64::from(e.seq)))
+    }
+
     /// Whether any row of this id was offered (after resolve).
     pub fn contains(&self, id: &[u8; 16]) -> bool {
         self.find(id).is_some()

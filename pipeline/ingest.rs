@@ -644,13 +644,27 @@ pub fn ingest_feed(
     counts.superseded = index.superseded();
     let mut against = crate::dedupe::AgainstPrevious::default();
     let mut replaced_months: HashSet<String> = HashSet::new();
-    store.scan_identity(&ds.code, &mut |month, id, updated, version| {
-        let before = against.replaced.len();
-        index.against_previous(&mut against, id, updated, version);
-        if against.replaced.len() > before {
-            replaced_months.insert(month.to_string());
+    // Only the snapshot's copies of this run's winners matter: the scanning threads pick
+    // them out, then they are compared here in partition order. A run that read nothing
+    // new has nothing to compare.
+    if !index.is_empty() {
+        let hits = std::sync::Mutex::new(Vec::new());
+        store.scan_identity(&ds.code, &|month, id, updated, version| {
+            if index.has_winner(id) {
+                let hit = (month.to_string(), *id, updated(), version());
+                hits.lock().expect("not poisoned").push(hit);
+            }
+        })?;
+        let mut hits = hits.into_inner().expect("not poisoned");
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        for (month, id, updated, version) in hits {
+            let before = against.replaced.len();
+            index.against_previous(&mut against, &id, &|| updated, &version);
+            if against.replaced.len() > before {
+                replaced_months.insert(month);
+            }
         }
-    })?;
+    }
     // Records of this feed that the source no longer has leave the snapshot (and are
     // withdrawn upstream): within a backfill's window, or — for a feed whose every file
     // is a full export — all of them, once a new export has been read.

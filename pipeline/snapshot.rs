@@ -40,9 +40,14 @@ pub const META_COLUMNS: [&str; 8] = [
     "run_id",
 ];
 
-/// Called with each snapshot record's partition, packed id, update time (parsed only when
-/// asked: most records of a large snapshot are not in a night's run) and packed version.
-pub type IdentityVisitor<'a> = dyn FnMut(&str, &[u8; 16], &dyn Fn() -> i64, &[u8; 16]) + 'a;
+/// Called with each snapshot record's partition and packed id, then asked for its update
+/// time and packed version only when it wants them (most records of a large snapshot are
+/// not in a night's run). Called from the scanning threads at once.
+pub type IdentityVisitor<'a> =
+    dyn Fn(&str, &[u8; 16], &dyn Fn() -> i64, &dyn Fn() -> [u8; 16]) + Sync + 'a;
+
+/// Partition files scanned at once.
+const SCAN_THREADS: usize = 2;
 
 /// Errors of snapshot I/O.
 #[derive(Debug, thiserror::Error)]
@@ -730,33 +735,58 @@ impl SnapshotStore {
 
     /// Streams the identity of every record in a dataset's snapshot: its partition,
     /// packed record id, update time in seconds (`i64::MIN` when none), packed version.
-    pub fn scan_identity(&self, dataset: &str, each: &mut IdentityVisitor<'_>) -> Result<()> {
-        for (month, path) in self.data_files(dataset) {
-            read_batches(&path, Some(&["record_id", "version", "updated_at"]), |b| {
-                let (Some(ids), Some(vers), Some(upd)) = (
-                    str_col(&b, "record_id"),
-                    str_col(&b, "version"),
-                    str_col(&b, "updated_at"),
-                ) else {
-                    return Err(fmt_err(&path)("snapshot lacks identity columns".into()));
-                };
-                for i in 0..b.num_rows() {
-                    let t = || {
-                        if upd.is_null(i) {
-                            i64::MIN
-                        } else {
-                            crate::transforms::parse_datetime(upd.value(i))
-                                .map(|t| t.and_utc().timestamp())
-                                .unwrap_or(i64::MIN)
+    /// Partitions are read by two threads.
+    pub fn scan_identity(&self, dataset: &str, each: &IdentityVisitor<'_>) -> Result<()> {
+        let files = self.data_files(dataset);
+        let queue = std::sync::Mutex::new(files.iter());
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..SCAN_THREADS)
+                .map(|_| {
+                    scope.spawn(|| -> Result<()> {
+                        loop {
+                            let Some((month, path)) = queue.lock().expect("not poisoned").next()
+                            else {
+                                return Ok(());
+                            };
+                            scan_file_identity(month, path, each)?;
                         }
-                    };
-                    each(&month, &pack_id(ids.value(i)), &t, &pack_id(vers.value(i)));
-                }
-                Ok(())
-            })?;
-        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a scanning thread does not panic"))
+                .collect::<Result<Vec<()>>>()
+        })?;
         Ok(())
     }
+}
+
+fn scan_file_identity(month: &str, path: &Path, each: &IdentityVisitor<'_>) -> Result<()> {
+    read_batches(path, Some(&["record_id", "version", "updated_at"]), |b| {
+        let (Some(ids), Some(vers), Some(upd)) = (
+            str_col(&b, "record_id"),
+            str_col(&b, "version"),
+            str_col(&b, "updated_at"),
+        ) else {
+            return Err(fmt_err(path)("snapshot lacks identity columns".into()));
+        };
+        for i in 0..b.num_rows() {
+            let t = || {
+                if upd.is_null(i) {
+                    i64::MIN
+                } else {
+                    crate::transforms::parse_datetime(upd.value(i))
+                        .map(|t| t.and_utc().timestamp())
+                        .unwrap_or(i64::MIN)
+                }
+            };
+            each(month, &pack_id(ids.value(i)), &t, &|| {
+                pack_id(vers.value(i))
+            });
+        }
+        Ok(())
+    })
 }
 
 /// Keeps the rows of `batch` whose mask is true.
