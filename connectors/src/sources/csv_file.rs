@@ -199,7 +199,7 @@ impl CsvReader {
         let headers = head[h]
             .values
             .iter()
-            .map(|c| crate::header::normalise_header(c))
+            .map(crate::header::normalise_header)
             .collect();
         this.buffered = head.into_iter().skip(h + 1).collect();
         let unit = InputUnit {

@@ -65,7 +65,7 @@ impl XlsxReader {
             path: path.to_path_buf(),
             bytes: std::fs::metadata(path).ok().map(|m| m.len()),
             sha256,
-            headers: all[h].values.iter().map(|c| normalise_header(c)).collect(),
+            headers: all[h].values.iter().map(normalise_header).collect(),
             header_line: all[h].line,
             encoding: "xlsx",
         };
