@@ -1,33 +1,8 @@
-//! A record once mapped and valid: its dataset values plus identity (`record_id` from
-//! the business key, `version` from the content) and provenance.
+//! A record's identity: `record_id` from the business key, `version` from the
+//! content, and their packed 16-byte forms.
 
 use crate::schema::Dataset;
-use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
-
-/// A valid record on its way to the snapshot.
-#[derive(Debug, Clone)]
-pub struct Record {
-    /// Stable id from the business key (32 lowercase hex).
-    pub record_id: String,
-    /// Content version (32 lowercase hex); changes whenever a field value changes.
-    pub version: String,
-    /// The feed it came from.
-    pub feed: Arc<str>,
-    /// The reporting unit's credit code.
-    pub source_unit: Arc<str>,
-    /// The source's update time (dedupe: newest wins).
-    pub updated_at: Option<NaiveDateTime>,
-    /// The file it came from.
-    pub source_file: Arc<str>,
-    /// 1-based line in that file.
-    pub source_line: u64,
-    /// The run that read it.
-    pub run_id: Arc<str>,
-    /// Values in the dataset's field order.
-    pub values: Vec<String>,
-}
 
 /// `record_id`: the first 32 lowercase hex characters of SHA-256 over
 /// `<dataset>|<key value 1>|<key value 2>…` (for `xzcf`: `xzcf|<credit code>|<文号>`).

@@ -235,10 +235,7 @@ async fn run_with_id(
         let (already, already_sizes) = if opts.window.is_some() {
             (Default::default(), Some(Default::default()))
         } else {
-            (
-                state.files_read(&feed.name).await?,
-                state.files_read_sizes(&feed.name).await?,
-            )
+            state.files_read(&feed.name).await?
         };
         // A backfill reads its sources whole; a nightly run resumes after the stored position.
         let position = if opts.window.is_some() {

@@ -12,7 +12,7 @@
 //! consistent cut across partitions reads the files the manifest lists. pyarrow and DuckDB read the
 //! directories as they are (`dataset=` is a Hive partition; `_` files are ignored).
 
-use crate::record::{pack_id, Record};
+use crate::record::pack_id;
 use crate::schema::Dataset;
 use arrow_array::builder::{FixedSizeBinaryBuilder, StringBuilder, UInt64Builder};
 use arrow_array::{
@@ -106,29 +106,6 @@ pub fn arrow_schema(ds: &Dataset) -> SchemaRef {
             .map(|f| Field::new(&f.code, DataType::Utf8, true)),
     );
     Arc::new(Schema::new(fields))
-}
-
-/// Builds an Arrow batch from records (empty values become nulls).
-pub fn records_to_batch(ds: &Dataset, schema: &SchemaRef, records: &[Record]) -> RecordBatch {
-    let mut rows = SnapshotRows::with_capacity(ds.fields.len(), records.len());
-    for r in records {
-        rows.push(
-            &RowIdentity {
-                record_id: &pack_id(&r.record_id),
-                version: &pack_id(&r.version),
-                updated_at: r.updated_at,
-                source_line: r.source_line,
-            },
-            &Provenance {
-                feed: &r.feed,
-                source_unit: &r.source_unit,
-                source_file: &r.source_file,
-                run_id: &r.run_id,
-            },
-            &r.values,
-        );
-    }
-    rows.finish(schema)
 }
 
 /// Where a run's rows come from: the same for every row of a batch.
@@ -242,7 +219,6 @@ pub struct SnapshotRows {
     file: StringBuilder,
     lines: UInt64Builder,
     fields: Vec<StringBuilder>,
-    len: usize,
 }
 
 impl SnapshotRows {
@@ -287,18 +263,7 @@ impl SnapshotRows {
             file: text(per_row(from.source_file, 16)),
             lines: UInt64Builder::with_capacity(rows),
             fields: field_bytes.iter().map(|b| text(*b)).collect(),
-            len: 0,
         }
-    }
-
-    /// Rows so far.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no row was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Appends one row; empty values become nulls.
@@ -339,7 +304,6 @@ impl SnapshotRows {
                 b.append_value(v);
             }
         }
-        self.len += 1;
     }
 
     /// The columns in the order of the layout's schema (`schema`, without `_seq` for

@@ -299,29 +299,21 @@ impl StateStore {
         }
     }
 
-    /// Content hashes a feed has read.
-    pub async fn files_read(&self, feed: &str) -> Result<HashSet<String>> {
-        let rows = sqlx::query("SELECT sha256 FROM files_read WHERE feed = ?")
+    /// Content hashes of the files a feed has read, and their sizes — `None` when some
+    /// size is unknown (files recorded before sizes were kept). A file of any other size
+    /// cannot have been read, so the source hashes it while reading instead of before.
+    pub async fn files_read(&self, feed: &str) -> Result<(HashSet<String>, Option<HashSet<u64>>)> {
+        let rows = sqlx::query("SELECT sha256, bytes FROM files_read WHERE feed = ?")
             .bind(feed)
             .fetch_all(&self.pool)
             .await
             .map_err(self.err())?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
-    }
-
-    /// The sizes of the files a feed has read, or `None` when some size is unknown (files
-    /// recorded before sizes were kept). A file of any other size cannot have been read,
-    /// so the source hashes it while reading instead of before.
-    pub async fn files_read_sizes(&self, feed: &str) -> Result<Option<HashSet<u64>>> {
-        let rows = sqlx::query("SELECT bytes FROM files_read WHERE feed = ?")
-            .bind(feed)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err())?;
-        Ok(rows
+        let hashes = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        let sizes = rows
             .iter()
-            .map(|r| r.get::<Option<i64>, _>(0).map(|b| b as u64))
-            .collect())
+            .map(|r| r.get::<Option<i64>, _>(1).map(|b| b as u64))
+            .collect();
+        Ok((hashes, sizes))
     }
 
     /// The position a feed's source reached in the last run that recorded one (SQL:

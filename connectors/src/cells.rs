@@ -16,14 +16,6 @@ impl Cells {
         Cells::default()
     }
 
-    /// Room for `cells` cells of `bytes` bytes in all.
-    pub fn with_capacity(bytes: usize, cells: usize) -> Self {
-        Cells {
-            text: String::with_capacity(bytes),
-            ends: Vec::with_capacity(cells),
-        }
-    }
-
     /// Cells from a text holding them one after another and the end offset of each.
     ///
     /// # Panics

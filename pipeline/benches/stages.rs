@@ -98,10 +98,10 @@ fn dedupe_100k(bencher: divan::Bencher) {
 
 #[divan::bench(sample_count = 10)]
 fn parquet_write_20k(bencher: divan::Bencher) {
+    use xinyong::snapshot::{Provenance, RowIdentity, SnapshotRows};
     let ds = xinyong::schema::registry().get("xzcf").unwrap();
     let schema = xinyong::snapshot::arrow_schema(&ds);
-    let feed: std::sync::Arc<str> = "f".into();
-    let records: Vec<xinyong::record::Record> = (0..ROWS)
+    let rows: Vec<Vec<String>> = (0..ROWS)
         .map(|i| {
             let r = loadgen::base_row(8, i, false);
             let mut values = vec![String::new(); ds.fields.len()];
@@ -110,27 +110,36 @@ fn parquet_write_20k(bencher: divan::Bencher) {
             values[ds.position("CF_WSH").unwrap()] = r.wsh;
             values[ds.position("CF_SY").unwrap()] = r.fact;
             values[ds.position("CF_NR").unwrap()] = r.content;
-            xinyong::record::Record {
-                record_id: xinyong::record::record_id(&ds, &values),
-                version: xinyong::record::version(&ds, &values),
-                feed: feed.clone(),
-                source_unit: feed.clone(),
-                updated_at: None,
-                source_file: feed.clone(),
-                source_line: i,
-                run_id: feed.clone(),
-                values,
-            }
+            values
         })
         .collect();
+    let from = Provenance {
+        feed: "f",
+        source_unit: "f",
+        source_file: "f",
+        run_id: "f",
+    };
     let dir = tempfile::tempdir().unwrap();
     bencher.bench(|| {
         let mut w =
             xinyong::snapshot::AtomicParquet::create(&dir.path().join("x.parquet"), schema.clone())
                 .unwrap();
-        for chunk in records.chunks(8192) {
-            w.write(&xinyong::snapshot::records_to_batch(&ds, &schema, chunk))
-                .unwrap();
+        for (c, chunk) in rows.chunks(8192).enumerate() {
+            let mut batch = SnapshotRows::with_capacity(ds.fields.len(), chunk.len());
+            for (i, values) in chunk.iter().enumerate() {
+                let line = (c * 8192 + i) as u64;
+                batch.push(
+                    &RowIdentity {
+                        record_id: &xinyong::record::record_id_bytes(&ds, values),
+                        version: &xinyong::record::version_bytes(&ds, values),
+                        updated_at: None,
+                        source_line: line,
+                    },
+                    &from,
+                    values,
+                );
+            }
+            w.write(&batch.finish(&schema)).unwrap();
         }
         w.publish().unwrap()
     });
