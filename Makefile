@@ -14,8 +14,8 @@ test: ## The whole test suite: unit, property and end-to-end tests
 
 bench: ## Penalties full load 100k/1M/10M + incremental (/usr/bin/time -v), then stage micro-benchmarks
 	$(CARGO) build --release --bin xinyong
-	bash pipeline/benches/full_load.sh
-	$(CARGO) bench --bench stages
+	bash devtools/benches/full_load.sh
+	$(CARGO) bench -p devtools --bench stages
 
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check

@@ -7,7 +7,7 @@ use crate::util::*;
 
 fn export(rows: &[(&str, &str, &str, &str)]) -> Vec<u8> {
     // (文号, 内容, 决定日期, 更新时间)
-    let code = xinyong::ids::complete_uscc("91230881MA1BC3D4").unwrap();
+    let code = pipeline::domain::ids::complete_uscc("91230881MA1BC3D4").unwrap();
     csv(&rows
         .iter()
         .map(|(w, c, d, u)| row("同江市江华商贸有限公司", &code, w, "罚款", c, "1,000", d, u))
@@ -107,7 +107,7 @@ fn a_backfill_applies_the_sources_changes_in_its_window_only() {
     assert_eq!(r["platforms"][0]["withdrawn"], 1);
 
     let rid = |wsh: &str| {
-        let code = xinyong::ids::complete_uscc("91230881MA1BC3D4").unwrap();
+        let code = pipeline::domain::ids::complete_uscc("91230881MA1BC3D4").unwrap();
         hex::encode(
             &sha2::Digest::finalize(sha2::Digest::chain_update(
                 <sha2::Sha256 as sha2::Digest>::new(),

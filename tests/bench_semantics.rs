@@ -42,7 +42,7 @@ pub(crate) fn row(
 }
 
 pub(crate) fn csv(rows: &[Vec<String>]) -> Vec<u8> {
-    let mut text = String::from(xinyong::loadgen::HEADER);
+    let mut text = String::from(devtools::loadgen::HEADER);
     text.push_str("\r\n");
     for r in rows {
         let cells: Vec<String> = r
@@ -68,8 +68,8 @@ fn rid(code: &str, wsh: &str) -> String {
 #[test]
 fn penalties_full_load_semantics() {
     let c1 = "91110000802100433B".to_string();
-    let c2 = xinyong::ids::complete_uscc("91230881MA1BC3D4").unwrap();
-    let c3 = xinyong::ids::complete_uscc("92230881MA7QK2X5").unwrap();
+    let c2 = pipeline::domain::ids::complete_uscc("91230881MA1BC3D4").unwrap();
+    let c3 = pipeline::domain::ids::complete_uscc("92230881MA7QK2X5").unwrap();
     let bad_check = format!("{}{}", &c1[..17], if c1.ends_with('B') { "C" } else { "B" });
     let t = "2024-03-06 10:00:00";
     let fullwidth_lower: String = c2
@@ -221,9 +221,9 @@ fn penalties_full_load_semantics() {
         .unwrap()
         .path();
     let mut q: BTreeMap<u64, (String, String, serde_json::Value)> = BTreeMap::new();
-    xinyong::snapshot::read_batches(&qfile, None, |b| {
-        let col = |n: &str| xinyong::snapshot::str_col(&b, n).unwrap();
-        let lines = xinyong::snapshot::u64_col(&b, "source_line").unwrap();
+    pipeline::snapshot::read_batches(&qfile, None, |b| {
+        let col = |n: &str| pipeline::snapshot::str_col(&b, n).unwrap();
+        let lines = pipeline::snapshot::u64_col(&b, "source_line").unwrap();
         for i in 0..b.num_rows() {
             q.insert(
                 lines.value(i),
@@ -257,7 +257,7 @@ fn penalties_full_load_semantics() {
     );
 
     // The snapshot: identity, dates, amounts, the tie rule.
-    let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
+    let snap = pipeline::snapshot::SnapshotStore::new(&w.data());
     let mut got: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
     snap.read_dataset("xzcf", None, |b| {
         let cols = [
@@ -272,7 +272,7 @@ fn penalties_full_load_semantics() {
         for i in 0..b.num_rows() {
             let mut m = BTreeMap::new();
             for c in cols {
-                let a = xinyong::snapshot::str_col(&b, c).unwrap();
+                let a = pipeline::snapshot::str_col(&b, c).unwrap();
                 m.insert(c.to_string(), a.is_valid(i).then(|| a.value(i).to_string()));
             }
             got.insert(m["CF_WSH"].clone().unwrap(), m);

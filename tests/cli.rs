@@ -90,9 +90,10 @@ fn a_deployment_can_change_the_unverified_schema_rules() {
     // The province's interface document makes 处罚有效期 (CF_YXQ) required.
     let schema = w.path().join("schema");
     std::fs::create_dir_all(&schema).unwrap();
-    let text =
-        std::fs::read_to_string(std::path::Path::new(ROOT).join("pipeline/schema/xzcf.toml"))
-            .unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(ROOT).join("pipeline/src/domain/schema/xzcf.toml"),
+    )
+    .unwrap();
     let text = text.replace(
         "code = \"CF_YXQ\"\nname = \"处罚有效期\"\ntype = \"date\"\n",
         "code = \"CF_YXQ\"\nname = \"处罚有效期\"\ntype = \"date\"\nrequired = true\n",

@@ -19,7 +19,7 @@ fn court_api() -> (
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (url, stop) = xinyong::court_api::start().await.unwrap();
+            let (url, stop) = devtools::court_api::start().await.unwrap();
             tx.send(url).unwrap();
             let _ = stop_rx.await;
             let _ = stop.send(());
@@ -66,11 +66,11 @@ fn the_court_feed_killed_anywhere_converges_to_every_record_once() {
                 + c["superseded"].as_u64().unwrap()
         );
         let mut held = 0;
-        let store = xinyong::snapshot::SnapshotStore::new(&w.data());
+        let store = pipeline::snapshot::SnapshotStore::new(&w.data());
         let mut ids = std::collections::BTreeSet::new();
         store
             .read_dataset("blacklist", Some(&["record_id"]), |b| {
-                let col = xinyong::snapshot::str_col(&b, "record_id").unwrap();
+                let col = pipeline::snapshot::str_col(&b, "record_id").unwrap();
                 for i in 0..b.num_rows() {
                     held += 1;
                     ids.insert(col.value(i).to_string());

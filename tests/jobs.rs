@@ -78,10 +78,10 @@ fn a_new_export_with_corrections_changes_only_what_changed() {
 
     // The bureau re-exports two of its records: one corrected, one unchanged, both with a later 更新时间.
     let header = "行政相对人名称,行政相对人类别,统一社会信用代码,法定代表人,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（元）,处罚决定日期,处罚机关,处罚机关统一社会信用代码,更新时间";
-    let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
+    let snap = pipeline::snapshot::SnapshotStore::new(&w.data());
     let mut rows = Vec::new();
     snap.read_dataset("xzcf", None, |b| {
-        let col = |n: &str| xinyong::snapshot::str_col(&b, n).unwrap();
+        let col = |n: &str| pipeline::snapshot::str_col(&b, n).unwrap();
         for i in 0..b.num_rows() {
             if rows.len() == 2 {
                 break;
@@ -222,9 +222,9 @@ fn quarantine_rows_name_file_line_field_and_raw_row() {
         .unwrap()
         .path();
     let mut seen = 0;
-    xinyong::snapshot::read_batches(&file, None, |b| {
-        let col = |n: &str| xinyong::snapshot::str_col(&b, n).unwrap();
-        let lines = xinyong::snapshot::u64_col(&b, "source_line").unwrap();
+    pipeline::snapshot::read_batches(&file, None, |b| {
+        let col = |n: &str| pipeline::snapshot::str_col(&b, n).unwrap();
+        let lines = pipeline::snapshot::u64_col(&b, "source_line").unwrap();
         for i in 0..b.num_rows() {
             seen += 1;
             assert!(col("source_file").value(i).ends_with(".csv"));
@@ -266,16 +266,16 @@ fn legacy_rows_get_their_credit_code_from_the_register() {
     );
     // Kept records that came with only an organization code now carry the credit code
     // whose positions 9–17 are that organization code.
-    let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
+    let snap = pipeline::snapshot::SnapshotStore::new(&w.data());
     let mut resolved = 0;
     snap.read_dataset("xzcf", None, |b| {
-        let org = xinyong::snapshot::str_col(&b, "CF_XDR_ZZJG").unwrap();
-        let code = xinyong::snapshot::str_col(&b, "CF_XDR_SHXYM").unwrap();
+        let org = pipeline::snapshot::str_col(&b, "CF_XDR_ZZJG").unwrap();
+        let code = pipeline::snapshot::str_col(&b, "CF_XDR_SHXYM").unwrap();
         for i in 0..b.num_rows() {
             if !org.is_null(i) {
                 let o = org.value(i).replace('-', "");
                 assert_eq!(&code.value(i)[8..17], o);
-                assert_eq!(xinyong::ids::check_uscc(code.value(i)), Ok(()));
+                assert_eq!(pipeline::domain::ids::check_uscc(code.value(i)), Ok(()));
                 resolved += 1;
             }
         }

@@ -188,11 +188,11 @@ fn penalties_are_withdrawn_when_their_publication_period_ends() {
     w.configure(&[&sim], &PlatformOpts::default());
     assert_exit(&w.xinyong(&["run"]), 0);
     // Penalties decided in 2024 reach the 3-year maximum before 2028.
-    let snap = xinyong::snapshot::SnapshotStore::new(&w.data());
+    let snap = pipeline::snapshot::SnapshotStore::new(&w.data());
     let mut old = std::collections::BTreeSet::new();
     snap.read_dataset("xzcf", Some(&["record_id", "CF_JDRQ"]), |b| {
-        let ids = xinyong::snapshot::str_col(&b, "record_id").unwrap();
-        let dates = xinyong::snapshot::str_col(&b, "CF_JDRQ").unwrap();
+        let ids = pipeline::snapshot::str_col(&b, "record_id").unwrap();
+        let dates = pipeline::snapshot::str_col(&b, "CF_JDRQ").unwrap();
         for i in 0..b.num_rows() {
             if dates.value(i) < "2025-01-01" {
                 old.insert(ids.value(i).to_string());

@@ -86,7 +86,7 @@ fn data_rows(sheet: &[Vec<String>]) -> usize {
 /// identity-number fields and subjects, and from the quarantine's raw rows.
 fn personal_values(w: &Workdir) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut ids, mut names) = (BTreeSet::new(), BTreeSet::new());
-    let store = xinyong::snapshot::SnapshotStore::new(&w.data());
+    let store = pipeline::snapshot::SnapshotStore::new(&w.data());
     for (ds, id_cols, name_col, category, representative) in [
         (
             "xzcf",
@@ -105,7 +105,7 @@ fn personal_values(w: &Workdir) -> (BTreeSet<String>, BTreeSet<String>) {
     ] {
         store
             .read_dataset(ds, None, |b| {
-                let col = |n: &str| xinyong::snapshot::str_col(&b, n);
+                let col = |n: &str| pipeline::snapshot::str_col(&b, n);
                 for c in id_cols.iter().filter_map(|c| col(c)) {
                     ids.extend(c.iter().flatten().map(String::from));
                 }
@@ -128,8 +128,8 @@ fn personal_values(w: &Workdir) -> (BTreeSet<String>, BTreeSet<String>) {
     }
     for feed in std::fs::read_dir(w.data().join("quarantine")).unwrap() {
         for file in std::fs::read_dir(feed.unwrap().path()).unwrap() {
-            xinyong::snapshot::read_batches(&file.unwrap().path(), None, |b| {
-                let raw = xinyong::snapshot::str_col(&b, "raw").unwrap();
+            pipeline::snapshot::read_batches(&file.unwrap().path(), None, |b| {
+                let raw = pipeline::snapshot::str_col(&b, "raw").unwrap();
                 for r in raw.iter().flatten() {
                     let v: serde_json::Value = serde_json::from_str(r).unwrap();
                     for (k, x) in v.as_object().unwrap() {
@@ -319,7 +319,7 @@ fn office_report_agrees_across_formats_masks_identities_and_renders() {
     let texts = all_texts(&files);
     for (place, text) in &texts {
         assert_eq!(
-            xinyong::masking::mask_ids_in_text(text),
+            pipeline::domain::masking::mask_ids_in_text(text),
             *text,
             "an identity number in {place}"
         );

@@ -2,11 +2,11 @@
 //! `mappings/` and `fixtures/drop/`, a configuration pointing at simulators started as
 //! child processes, and helpers to run `xinyong` and read what it left.
 
+use pipeline::platform::{Dialect, Platform, PlatformConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use xinyong::push::client::{PlatformClient, PlatformConfig};
 
 /// (dataset, source_unit) → {(record_id, version, status)}: what a platform holds.
 pub type Holdings = BTreeMap<(String, String), BTreeSet<(String, String, String)>>;
@@ -78,10 +78,11 @@ impl Simulator {
         }
     }
 
-    pub fn client(&self) -> PlatformClient {
-        PlatformClient::new(PlatformConfig {
+    pub fn client(&self) -> Box<dyn Platform> {
+        PlatformConfig {
             name: self.name.clone(),
             title: self.name.clone(),
+            dialect: Dialect::V1,
             base_url: self.url.clone(),
             app_id: "tongjiang-city".into(),
             secret: Some(self.secret.clone()),
@@ -89,7 +90,8 @@ impl Simulator {
             timeout_seconds: 10.0,
             retry_budget_seconds: 10.0,
             batch_records: 500,
-        })
+        }
+        .connect()
         .unwrap()
     }
 
@@ -105,17 +107,12 @@ impl Simulator {
             let mut set = BTreeSet::new();
             let mut token = String::new();
             loop {
-                let path = format!("/api/v1/records?dataset={ds}&source_unit={unit}&page_size=200&page_token={token}");
-                let v = rt.block_on(client.get_json(&path)).unwrap();
-                for r in v["records"].as_array().unwrap() {
-                    set.insert((
-                        r["record_id"].as_str().unwrap().to_string(),
-                        r["version"].as_str().unwrap().to_string(),
-                        r["status"].as_str().unwrap().to_string(),
-                    ));
+                let page = rt.block_on(client.list_records(ds, unit, &token)).unwrap();
+                for r in page.records {
+                    set.insert((r.record_id, r.version, r.status));
                 }
-                match v["next_page_token"].as_str() {
-                    Some(t) => token = t.to_string(),
+                match page.next_page_token {
+                    Some(t) => token = t,
                     None => break,
                 }
             }
@@ -210,8 +207,8 @@ impl Workdir {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(xinyong::demo::prepare_sql_fixture(
-            &Path::new(ROOT).join(xinyong::demo::SQL_FIXTURE),
+        rt.block_on(devtools::demo::prepare_sql_fixture(
+            &Path::new(ROOT).join(devtools::demo::SQL_FIXTURE),
             &db,
             &dir.join("zjj_xzcf.url"),
         ))
@@ -278,13 +275,13 @@ impl Workdir {
     /// The snapshot's (dataset, source_unit) → {(record_id, version, "active")}.
     pub fn snapshot_holdings(&self) -> Holdings {
         let mut out: Holdings = BTreeMap::new();
-        let store = xinyong::snapshot::SnapshotStore::new(&self.data());
+        let store = pipeline::snapshot::SnapshotStore::new(&self.data());
         for ds in ["xzcf", "xzxk"] {
             store
                 .read_dataset(ds, Some(&["record_id", "version", "source_unit"]), |b| {
-                    let ids = xinyong::snapshot::str_col(&b, "record_id").unwrap();
-                    let vers = xinyong::snapshot::str_col(&b, "version").unwrap();
-                    let units = xinyong::snapshot::str_col(&b, "source_unit").unwrap();
+                    let ids = pipeline::snapshot::str_col(&b, "record_id").unwrap();
+                    let vers = pipeline::snapshot::str_col(&b, "version").unwrap();
+                    let units = pipeline::snapshot::str_col(&b, "source_unit").unwrap();
                     for i in 0..b.num_rows() {
                         out.entry((ds.to_string(), units.value(i).to_string()))
                             .or_default()

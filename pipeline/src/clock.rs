@@ -1,0 +1,78 @@
+//! The one clock: "now" and "today in China" for every module, so a replay computes
+//! expiry, overdue holds, report periods and stored times alike.
+//!
+//! Real time by default. `XINYONG_TODAY=YYYY-MM-DD` sets today's date in China (the
+//! time of day stays the real one; tests and replays of a past or future day), and
+//! [`set_today`] does the same inside a process (tests). Times people read are in
+//! China time ([`CHINA`], UTC+8, no daylight saving); stored times are UTC.
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use std::sync::RwLock;
+
+/// China Standard Time, UTC+8.
+pub const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(o) => o,
+    None => panic!("UTC+8 is a valid offset"),
+};
+
+/// A date set by a test, over the environment's.
+static SET_TODAY: RwLock<Option<NaiveDate>> = RwLock::new(None);
+
+/// Sets (or with `None` clears) today's date in China for this process.
+pub fn set_today(date: Option<NaiveDate>) {
+    *SET_TODAY.write().unwrap_or_else(|e| e.into_inner()) = date;
+}
+
+fn today_set() -> Option<NaiveDate> {
+    if let Some(d) = *SET_TODAY.read().unwrap_or_else(|e| e.into_inner()) {
+        return Some(d);
+    }
+    std::env::var("XINYONG_TODAY")
+        .ok()
+        .and_then(|s| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok())
+}
+
+/// Now (UTC): the real time, moved by whole days when today's date is set.
+pub fn now() -> DateTime<Utc> {
+    let real = Utc::now();
+    match today_set() {
+        Some(d) => {
+            let shift = d - real.with_timezone(&CHINA).date_naive();
+            real + Duration::days(shift.num_days())
+        }
+        None => real,
+    }
+}
+
+/// Now in China time.
+pub fn now_in_china() -> DateTime<FixedOffset> {
+    now().with_timezone(&CHINA)
+}
+
+/// Today's date in China.
+pub fn today() -> NaiveDate {
+    now_in_china().date_naive()
+}
+
+/// The China date of a stored UTC time (RFC 3339), if it parses.
+pub fn china_date_of(rfc3339: &str) -> Option<NaiveDate> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.with_timezone(&CHINA).date_naive())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_day_moves_now_and_today_together() {
+        let d = NaiveDate::from_ymd_opt(2027, 1, 4).unwrap();
+        set_today(Some(d));
+        assert_eq!(today(), d);
+        assert_eq!(now().with_timezone(&CHINA).date_naive(), d);
+        assert_eq!(china_date_of(&now().to_rfc3339()), Some(d));
+        set_today(None);
+        assert_eq!(today(), Utc::now().with_timezone(&CHINA).date_naive());
+    }
+}

@@ -1,0 +1,161 @@
+//! The deployment configuration (`xinyong.toml`): where data and state live, where the
+//! mapping files are, and the platforms to push to. Parsed, then checked into a
+//! [`Config`] that the runner accepts; relative paths are resolved against the file.
+
+use crate::mapping::{self, Feed, MappingError};
+use crate::platform::PlatformConfig;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// Data directory (snapshots, quarantine, reports).
+    data_dir: PathBuf,
+    /// State store; default `<data_dir>/state.sqlite`.
+    #[serde(default)]
+    state: Option<PathBuf>,
+    /// Directory of mapping files.
+    mappings: PathBuf,
+    /// Directory of schedule files.
+    #[serde(default)]
+    schedules: Option<PathBuf>,
+    /// Base directory for relative paths inside mapping files (source directories).
+    #[serde(default)]
+    base_dir: Option<PathBuf>,
+    /// A directory of dataset definitions replacing the built-in ones (optional).
+    #[serde(default)]
+    schema_dir: Option<PathBuf>,
+    /// Platforms pushed to.
+    #[serde(default)]
+    platform: Vec<PlatformConfig>,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// State store path.
+    pub state: PathBuf,
+    /// Mapping directory.
+    pub mappings: PathBuf,
+    /// Schedule directory.
+    pub schedules: Option<PathBuf>,
+    /// Base directory for source paths.
+    pub base_dir: PathBuf,
+    /// Platforms.
+    pub platforms: Vec<PlatformConfig>,
+}
+
+impl Config {
+    /// Loads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, MappingError> {
+        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+            file: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        let raw: ConfigFile = toml::from_str(&text).map_err(|e| MappingError {
+            file: path.to_path_buf(),
+            line: e
+                .span()
+                .map(|s| text[..s.start].matches('\n').count() + 1)
+                .unwrap_or(0),
+            message: e.message().to_string(),
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let abs = |p: &Path| {
+            clean(&if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            })
+        };
+        let data_dir = abs(&raw.data_dir);
+        if let Some(dir) = raw.schema_dir.as_deref().map(abs) {
+            crate::domain::schema::install_dir(&dir).map_err(|message| MappingError {
+                file: path.to_path_buf(),
+                line: 0,
+                message,
+            })?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for p in &raw.platform {
+            if !names.insert(p.name.clone()) {
+                return Err(MappingError {
+                    file: path.to_path_buf(),
+                    line: 0,
+                    message: format!("platform {:?} is defined twice", p.name),
+                });
+            }
+        }
+        Ok(Config {
+            file: path.to_path_buf(),
+            state: raw
+                .state
+                .as_deref()
+                .map(abs)
+                .unwrap_or_else(|| data_dir.join("state.sqlite")),
+            mappings: abs(&raw.mappings),
+            schedules: raw.schedules.as_deref().map(abs),
+            base_dir: raw
+                .base_dir
+                .as_deref()
+                .map(abs)
+                .unwrap_or_else(|| clean(&dir)),
+            data_dir,
+            platforms: raw.platform,
+        })
+    }
+
+    /// The feeds of this deployment.
+    pub fn feeds(&self) -> Result<Vec<Feed>, MappingError> {
+        mapping::load_dir(&self.mappings)
+    }
+}
+
+/// Lexically normalises a path (`a/b/../c` → `a/c`), so messages show plain paths.
+pub fn clean(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last_is_normal =
+                    matches!(out.components().next_back(), Some(Component::Normal(_)));
+                if last_is_normal {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+    use std::path::Path;
+
+    #[test]
+    fn cleans_paths() {
+        assert_eq!(
+            clean(Path::new("fixtures/demo/../../out/demo")),
+            Path::new("out/demo")
+        );
+        assert_eq!(clean(Path::new("fixtures/demo/../..")), Path::new("."));
+        assert_eq!(clean(Path::new("../x/./y")), Path::new("../x/y"));
+        assert_eq!(clean(Path::new("/a/b/../c")), Path::new("/a/c"));
+    }
+}

@@ -1,0 +1,121 @@
+//! The comparison with the previous snapshot: this run's winners against the copies
+//! the snapshot already holds (unchanged, replaced, or older than the snapshot's), and
+//! the records of the feed that the source no longer has (a backfill's window, or a
+//! full export), which leave the snapshot and are withdrawn upstream.
+
+use crate::domain::identity::pack_id;
+use crate::mapping::Feed;
+use crate::snapshot::{self, SnapshotError, SnapshotStore};
+use crate::stages::dedupe::{AgainstPrevious, DedupeIndex};
+use std::collections::HashSet;
+
+/// What the comparison found: the dedupe's verdicts, and the months holding records
+/// that leave or are replaced (their partitions are rewritten).
+pub(super) struct Comparison {
+    pub against: AgainstPrevious,
+    pub replaced_months: HashSet<String>,
+    /// Records of the feed in scope that the source no longer has.
+    pub vanished: u64,
+}
+
+/// Compares the winners of `index` (resolved) with the snapshot of `dataset`.
+pub(super) fn compare(
+    store: &SnapshotStore,
+    dataset: &str,
+    index: &mut DedupeIndex,
+) -> Result<Comparison, SnapshotError> {
+    let mut against = AgainstPrevious::default();
+    let mut replaced_months: HashSet<String> = HashSet::new();
+    // Only the snapshot's copies of this run's winners matter: the scanning threads pick
+    // them out, then they are compared here in partition order. A run that read nothing
+    // new has nothing to compare.
+    if !index.is_empty() {
+        let hits = std::sync::Mutex::new(Vec::new());
+        store.scan_identity(dataset, &|month, id, updated, version| {
+            if index.has_winner(id) {
+                let hit = (month.to_string(), *id, updated(), version());
+                hits.lock().expect("not poisoned").push(hit);
+            }
+        })?;
+        let mut hits = hits.into_inner().expect("not poisoned");
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        for (month, id, updated, version) in hits {
+            let before = against.replaced.len();
+            index.against_previous(&mut against, &id, &|| updated, &version);
+            if against.replaced.len() > before {
+                replaced_months.insert(month);
+            }
+        }
+    }
+    Ok(Comparison {
+        against,
+        replaced_months,
+        vanished: 0,
+    })
+}
+
+/// Which of the feed's snapshot records are checked for having left the source: those
+/// of a backfill's window (`Some(Some(window))`), all of them for a full export that
+/// brought a new file (`Some(None)`), none otherwise.
+pub(super) type VanishScope = Option<Option<(chrono::NaiveDate, chrono::NaiveDate)>>;
+
+/// Marks as replaced (leaving the snapshot) the feed's records in `scope` that this run
+/// did not read.
+pub(super) fn vanished(
+    store: &SnapshotStore,
+    feed: &Feed,
+    index: &DedupeIndex,
+    scope: VanishScope,
+    cmp: &mut Comparison,
+) -> Result<(), SnapshotError> {
+    let Some(window) = scope else {
+        return Ok(());
+    };
+    let ds = &feed.dataset;
+    let (against, replaced_months) = (&mut cmp.against, &mut cmp.replaced_months);
+    let mut vanished = 0u64;
+    let date_field = ds.decision_date.map(|f| ds.fields[f].code.clone());
+    let months = window.map(|(from, to)| {
+        (
+            from.format("%Y-%m").to_string(),
+            to.format("%Y-%m").to_string(),
+        )
+    });
+    for (month, path) in store.data_files(&ds.code) {
+        if months
+            .as_ref()
+            .is_some_and(|(first, last)| &month < first || &month > last)
+        {
+            continue;
+        }
+        let mut columns = vec!["record_id", "feed"];
+        columns.extend(date_field.as_deref());
+        snapshot::read_batches(&path, Some(&columns), |b| {
+            let ids = snapshot::required_str_col(&b, "record_id")?;
+            let feeds = snapshot::required_str_col(&b, "feed")?;
+            let dates = date_field.as_deref().and_then(|c| snapshot::str_col(&b, c));
+            for i in 0..b.num_rows() {
+                let in_scope = match (window, dates) {
+                    (Some((from, to)), Some(d)) => {
+                        chrono::NaiveDate::parse_from_str(d.value(i), "%Y-%m-%d")
+                            .is_ok_and(|d| d >= from && d <= to)
+                    }
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                };
+                let id = pack_id(ids.value(i));
+                if in_scope
+                    && feeds.value(i) == feed.name
+                    && !index.contains(&id)
+                    && against.replaced.insert(id)
+                {
+                    vanished += 1;
+                    replaced_months.insert(month.clone());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    cmp.vanished = vanished;
+    Ok(())
+}

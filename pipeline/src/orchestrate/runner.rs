@@ -1,0 +1,471 @@
+//! One run: every selected feed is ingested (each on its own: one feed's failure never
+//! stops the others), its files recorded as read only once its records are safely in
+//! the snapshot, then the snapshot is pushed to each platform concurrently (one
+//! platform's trouble never holds up the other). The run's report is kept in the state
+//! store and as JSON under `<data>/runs/`.
+
+use super::progress::progress_for;
+use crate::config::Config;
+use crate::domain::accounting::{FeedCounts, FileRead};
+use crate::domain::schema::Dataset;
+use crate::ingest::{self, IngestOptions, IngestOutput};
+use crate::mapping::Feed;
+use crate::push::{self, PlatformReport};
+use crate::snapshot::SnapshotStore;
+use crate::stages::resolve::Register;
+use crate::state::{RunKind, StateStore};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What started the run (recorded with it).
+    pub kind: RunKind,
+    /// Feeds to run (all when empty).
+    pub feeds: Vec<String>,
+    /// Platforms to push to (`None`: all configured; `Some(empty)`: no push).
+    pub platforms: Option<Vec<String>>,
+    /// Read, map, validate and count; write and push nothing.
+    pub dry_run: bool,
+    /// Read no feed: only push what the snapshot and the ledger say is owed.
+    pub skip_ingest: bool,
+    /// A backfill's window of decision dates: every file of the source is read again,
+    /// whatever was read before, and the nightly position is left as it was.
+    pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+}
+
+impl RunOptions {
+    /// A run of `kind` over the given feeds (all when empty), pushing to the given
+    /// platforms (`None`: all; `Some(empty)`: none).
+    pub fn feeds(
+        kind: RunKind,
+        feeds: Vec<String>,
+        platforms: Option<Vec<String>>,
+        dry_run: bool,
+    ) -> RunOptions {
+        RunOptions {
+            kind,
+            feeds,
+            platforms,
+            dry_run,
+            skip_ingest: false,
+            window: None,
+        }
+    }
+
+    /// A backfill of one feed over a window of decision dates.
+    pub fn backfill(
+        feed: String,
+        window: (chrono::NaiveDate, chrono::NaiveDate),
+        push: bool,
+        dry_run: bool,
+    ) -> RunOptions {
+        RunOptions {
+            window: Some(window),
+            ..RunOptions::feeds(
+                RunKind::Backfill,
+                vec![feed],
+                if push || dry_run {
+                    None
+                } else {
+                    Some(Vec::new())
+                },
+                dry_run,
+            )
+        }
+    }
+
+    /// A push of what is owed, reading no feed.
+    pub fn push_only(kind: RunKind, platforms: Option<Vec<String>>) -> RunOptions {
+        RunOptions {
+            skip_ingest: true,
+            ..RunOptions::feeds(kind, Vec::new(), platforms, false)
+        }
+    }
+}
+
+/// One feed's part of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedReport {
+    /// Feed name.
+    pub feed: String,
+    /// Title for people.
+    pub title: String,
+    /// Reporting unit.
+    pub department: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Counts.
+    pub counts: FeedCounts,
+    /// Files read in this run.
+    pub files: Vec<FileRead>,
+    /// Files skipped as already read.
+    pub skipped_files: Vec<String>,
+    /// This run's quarantine file of the feed.
+    pub quarantine_file: Option<String>,
+    /// What stopped the feed, if anything.
+    pub error: Option<String>,
+    /// The feed's quarantine threshold (share of rows), when it has one.
+    pub max_quarantine_ratio: Option<f64>,
+}
+
+impl FeedReport {
+    /// The report of a feed ingested.
+    fn of(feed: &Feed, out: IngestOutput) -> FeedReport {
+        FeedReport {
+            feed: feed.name.clone(),
+            title: feed.title.clone(),
+            department: feed.department.clone(),
+            dataset: feed.dataset.code.clone(),
+            counts: out.counts,
+            files: out.files,
+            skipped_files: out.skipped_files,
+            quarantine_file: out.quarantine_file.map(|p| p.display().to_string()),
+            error: None,
+            max_quarantine_ratio: feed.max_quarantine_ratio,
+        }
+    }
+
+    /// The report of a feed that failed.
+    fn failed(feed: &Feed, error: String) -> FeedReport {
+        FeedReport {
+            feed: feed.name.clone(),
+            title: feed.title.clone(),
+            department: feed.department.clone(),
+            dataset: feed.dataset.code.clone(),
+            counts: FeedCounts::default(),
+            files: Vec::new(),
+            skipped_files: Vec::new(),
+            quarantine_file: None,
+            error: Some(error),
+            max_quarantine_ratio: feed.max_quarantine_ratio,
+        }
+    }
+
+    /// Whether the quarantined share is over the feed's threshold.
+    pub fn over_threshold(&self) -> bool {
+        let c = &self.counts;
+        self.max_quarantine_ratio
+            .is_some_and(|max| c.read > 0 && c.quarantined as f64 / c.read as f64 > max)
+    }
+}
+
+/// The report of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: String,
+    /// What started it.
+    pub kind: RunKind,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// Seconds taken.
+    pub seconds: f64,
+    /// Per feed.
+    pub feeds: Vec<FeedReport>,
+    /// Per platform.
+    pub platforms: Vec<PlatformReport>,
+    /// Snapshot root.
+    pub snapshot_dir: PathBuf,
+    /// Quarantine root.
+    pub quarantine_dir: PathBuf,
+    /// State store.
+    pub state_path: PathBuf,
+    /// This report as JSON.
+    pub report_file: Option<PathBuf>,
+    /// The leading-group office's report of this run (HTML), when one was written
+    /// (the demo writes one).
+    pub office_report: Option<PathBuf>,
+}
+
+impl RunReport {
+    /// 0 ok; 1 finished, but a feed's quarantine is over its threshold or a platform was
+    /// left with records pending (they go next run); 2 a feed failed or the accounting
+    /// does not balance.
+    pub fn exit_code(&self) -> i32 {
+        if self
+            .feeds
+            .iter()
+            .any(|f| f.error.is_some() || !f.counts.balanced())
+        {
+            2
+        } else if self.platforms.iter().any(|p| p.error.is_some())
+            || self.feeds.iter().any(FeedReport::over_threshold)
+        {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// A new run id: UTC time and a random suffix (safe in batch ids and file names).
+pub fn new_run_id() -> String {
+    let suffix: u16 = rand::random();
+    format!(
+        "{}-{suffix:04x}",
+        crate::clock::now().format("%Y%m%dT%H%M%S%.3fZ")
+    )
+}
+
+/// Runs the selected feeds and pushes (the demo points the configuration's platforms at
+/// its simulators before calling this).
+pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport> {
+    let run_id = new_run_id();
+    let span = tracing::info_span!("run", run_id = %run_id);
+    run_with_id(config, opts, run_id).instrument(span).await
+}
+
+/// The feeds a run reads, the register's first (the other feeds resolve legacy codes
+/// with it).
+fn select_feeds(config: &Config, opts: &RunOptions) -> anyhow::Result<Vec<Feed>> {
+    let feeds = config.feeds().map_err(anyhow::Error::from)?;
+    for f in &opts.feeds {
+        if !feeds.iter().any(|x| &x.name == f) {
+            anyhow::bail!(
+                "unknown feed {f:?}; the feeds are: {}",
+                feeds
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let mut selected: Vec<_> = feeds
+        .into_iter()
+        .filter(|f| !opts.skip_ingest && (opts.feeds.is_empty() || opts.feeds.contains(&f.name)))
+        .collect();
+    selected.sort_by_key(|f| f.dataset.push);
+    Ok(selected)
+}
+
+async fn run_with_id(
+    config: &Config,
+    opts: &RunOptions,
+    run_id: String,
+) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let started_at = crate::clock::now().to_rfc3339();
+    let selected = select_feeds(config, opts)?;
+    let state = StateStore::open(&config.state).await?;
+    let store = SnapshotStore::new(&config.data_dir);
+    if !opts.dry_run {
+        crate::snapshot::sweep_leftovers(&config.data_dir);
+        state.begin_run(&run_id, &opts.kind).await?;
+    }
+    tracing::info!(
+        feeds = selected.len(),
+        dry_run = opts.dry_run,
+        "run started"
+    );
+    let mut reports = Vec::new();
+    let mut register = Arc::new(Register::load(&store)?);
+    for feed in &selected {
+        let result = ingest_one(config, opts, &run_id, &state, &store, feed, &register).await?;
+        let report = match result {
+            Ok(mut out) => {
+                if let Some(read) = out.register_entries.take() {
+                    let mut merged = Register::load(&store)?;
+                    merged.merge(read);
+                    register = Arc::new(merged);
+                    tracing::info!(entities = register.len(), "legal-entity register updated");
+                }
+                record_feed_done(opts, &run_id, &state, feed, &out).await?;
+                let c = &out.counts;
+                tracing::info!(feed = %feed.name, read = c.read, kept = c.kept, quarantined = c.quarantined, superseded = c.superseded, files = out.files.len(), skipped = out.skipped_files.len(), "feed done");
+                FeedReport::of(feed, out)
+            }
+            Err(e) => {
+                tracing::error!(feed = %feed.name, error = %e, "feed failed; the other feeds go on");
+                if !opts.dry_run {
+                    state
+                        .record_feed(
+                            &run_id,
+                            &feed.name,
+                            &feed.dataset.code,
+                            &FeedCounts::default(),
+                            &[],
+                            Some(&e.to_string()),
+                        )
+                        .await?;
+                }
+                FeedReport::failed(feed, e.to_string())
+            }
+        };
+        reports.push(report);
+    }
+    let platform_reports = push_all(config, opts, &run_id, &state, &store).await?;
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        kind: opts.kind.clone(),
+        dry_run: opts.dry_run,
+        started_at,
+        seconds: started.elapsed().as_secs_f64(),
+        feeds: reports,
+        platforms: platform_reports,
+        snapshot_dir: store.snapshot_root(),
+        quarantine_dir: store.quarantine_root(),
+        state_path: config.state.clone(),
+        report_file: None,
+        office_report: None,
+    };
+    if !opts.dry_run {
+        let path = config.data_dir.join("runs").join(format!("{run_id}.json"));
+        report.report_file = Some(path.clone());
+        let json = serde_json::to_value(&report)?;
+        crate::snapshot::write_atomic(&path, &serde_json::to_vec_pretty(&json)?)?;
+        let outcome = match report.exit_code() {
+            0 => "ok",
+            1 => "degraded",
+            _ => "failed",
+        };
+        state.finish_run(&run_id, outcome, &json).await?;
+    }
+    state.close().await;
+    Ok(report)
+}
+
+/// Ingests one feed on a blocking thread, with its progress shown.
+async fn ingest_one(
+    config: &Config,
+    opts: &RunOptions,
+    run_id: &str,
+    state: &StateStore,
+    store: &SnapshotStore,
+    feed: &Feed,
+    register: &Arc<Register>,
+) -> anyhow::Result<Result<IngestOutput, ingest::IngestError>> {
+    // A backfill reads its sources whole; a nightly run skips the files it read and
+    // resumes after the stored position.
+    let (already, already_sizes) = if opts.window.is_some() {
+        (Default::default(), Some(Default::default()))
+    } else {
+        state.files_read(&feed.name).await?
+    };
+    let position = if opts.window.is_some() {
+        None
+    } else {
+        state.source_position(&feed.name).await?
+    };
+    let (bar, progress) = progress_for(&feed.name);
+    let (feed_c, store_c, run_c, base) = (
+        feed.clone(),
+        store.clone(),
+        run_id.to_string(),
+        config.base_dir.clone(),
+    );
+    let (dry, reg, window) = (opts.dry_run, register.clone(), opts.window);
+    let result = tokio::task::spawn_blocking(move || {
+        let p = progress.clone();
+        ingest::ingest_feed(
+            &feed_c,
+            &store_c,
+            IngestOptions {
+                run_id: &run_c,
+                base_dir: &base,
+                already_read: already,
+                already_read_sizes: already_sizes,
+                dry_run: dry,
+                progress: &move |n, b| p(n, b),
+                register: Some(&reg),
+                window,
+                position,
+            },
+        )
+    })
+    .await
+    .context("a feed's worker thread panicked")?;
+    bar.finish_and_clear();
+    Ok(result)
+}
+
+/// Records a feed's outcome and files — only now that its records are safely in the
+/// snapshot — and its source's position (not for a backfill, which leaves the nightly
+/// position alone).
+async fn record_feed_done(
+    opts: &RunOptions,
+    run_id: &str,
+    state: &StateStore,
+    feed: &Feed,
+    out: &IngestOutput,
+) -> anyhow::Result<()> {
+    if opts.dry_run {
+        return Ok(());
+    }
+    let files: &[FileRead] = if opts.window.is_some() {
+        &[]
+    } else {
+        &out.files
+    };
+    state
+        .record_feed(
+            run_id,
+            &feed.name,
+            &feed.dataset.code,
+            &out.counts,
+            files,
+            None,
+        )
+        .await?;
+    if let (Some(position), None) = (&out.checkpoint, opts.window) {
+        state
+            .save_source_position(&feed.name, run_id, position)
+            .await?;
+    }
+    crate::crashpoint::hit("feed.recorded");
+    Ok(())
+}
+
+/// Pushes every dataset that has feeds in this deployment (not only this run's: the
+/// difference between snapshot and ledger is what gets sent) to each selected platform,
+/// the platforms concurrently.
+async fn push_all(
+    config: &Config,
+    opts: &RunOptions,
+    run_id: &str,
+    state: &StateStore,
+    store: &SnapshotStore,
+) -> anyhow::Result<Vec<PlatformReport>> {
+    let mut datasets: Vec<Arc<Dataset>> = Vec::new();
+    for f in config.feeds().map_err(anyhow::Error::from)? {
+        if f.dataset.push && !datasets.iter().any(|d| d.code == f.dataset.code) {
+            datasets.push(f.dataset.clone());
+        }
+    }
+    let mut tasks = Vec::new();
+    for p in config.platforms.iter().filter(|p| {
+        opts.platforms
+            .as_ref()
+            .is_none_or(|sel| sel.contains(&p.name))
+    }) {
+        let platform = p.connect().map_err(anyhow::Error::msg)?;
+        let (state, store, datasets, run_id, dry) = (
+            state.clone(),
+            store.clone(),
+            datasets.clone(),
+            run_id.to_string(),
+            opts.dry_run,
+        );
+        tasks.push(tokio::spawn(
+            async move {
+                push::push_platform(platform.as_ref(), &state, &store, &datasets, &run_id, dry)
+                    .await
+            }
+            .instrument(tracing::Span::current()),
+        ));
+    }
+    let mut reports = Vec::new();
+    for t in tasks {
+        let r = t.await.context("a push task panicked")?;
+        tracing::info!(platform = %r.platform, pushed = r.pushed, accepted = r.accepted, pending = r.pending, "push done");
+        reports.push(r);
+    }
+    Ok(reports)
+}

@@ -1,0 +1,213 @@
+//! The v1 dialect (shared/upstream-api.md) over HTTP: signed requests, and what each
+//! answer means — a receipt, still processing, come back later, worth another try, or a
+//! refusal. The retry loop around a batch is [`super::delivery`]'s.
+
+use super::contract::{self, signing, Receipt, RecordPage, Summary};
+use super::{Exchange, Platform, PlatformConfig, PlatformError, SendOutcome, WireStats};
+use std::time::Duration;
+
+/// A signed HTTP client of one v1 platform.
+pub struct HttpV1 {
+    config: PlatformConfig,
+    secret: String,
+    http: reqwest::Client,
+    stats: std::sync::Mutex<WireStats>,
+}
+
+fn excerpt(s: &str) -> String {
+    s.chars().take(300).collect()
+}
+
+impl HttpV1 {
+    /// A client for a platform.
+    pub fn new(config: PlatformConfig) -> Result<Self, String> {
+        let secret = config.resolve_secret()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs_f64(config.timeout_seconds))
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(2)
+            .build()
+            .map_err(|e| format!("platform {}: {e}", config.name))?;
+        Ok(HttpV1 {
+            config,
+            secret,
+            http,
+            stats: Default::default(),
+        })
+    }
+
+    fn url(&self, path_q: &str) -> String {
+        format!("{}{}", self.config.base_url.trim_end_matches('/'), path_q)
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut WireStats)) {
+        f(&mut self.stats.lock().expect("not poisoned"));
+    }
+
+    /// A signed request; `body` is sent as is.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path_q: &str,
+        body: Option<&[u8]>,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let bytes = body.unwrap_or(b"");
+        let mut req = self.http.request(method.clone(), self.url(path_q));
+        for (k, v) in signing::auth_headers(
+            &self.config.app_id,
+            &self.secret,
+            method.as_str(),
+            path_q,
+            bytes,
+        ) {
+            req = req.header(k, v);
+        }
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_vec());
+        }
+        self.bump(|s| s.requests += 1);
+        req.send().await
+    }
+
+    /// GET a JSON document (signed).
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path_q: &str,
+    ) -> Result<T, PlatformError> {
+        let fail = |message: String| PlatformError {
+            platform: self.config.name.clone(),
+            request: format!("GET {path_q}"),
+            message,
+        };
+        let resp = self
+            .request(reqwest::Method::GET, path_q, None, None)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| fail(e.to_string()))?;
+        if !status.is_success() {
+            return Err(fail(format!("{status}: {}", excerpt(&text))));
+        }
+        serde_json::from_str(&text).map_err(|e| fail(format!("not the contract's JSON: {e}")))
+    }
+
+    /// What an answer to a POST or a poll means.
+    async fn classify(&self, resp: reqwest::Result<reqwest::Response>) -> Exchange {
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                self.bump(|s| s.transport_errors += 1);
+                return Exchange::Retry(format!("transport: {e}"));
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(e) => {
+                self.bump(|s| s.transport_errors += 1);
+                return Exchange::Retry(format!(
+                    "connection lost reading the answer ({status}): {e}"
+                ));
+            }
+        };
+        match status {
+            200 => match serde_json::from_str::<Receipt>(&text) {
+                Ok(r) if r.status == contract::BatchStatus::Done => {
+                    Exchange::Final(SendOutcome::Done {
+                        status,
+                        receipt: r,
+                        raw: text,
+                    })
+                }
+                Ok(_) => Exchange::Processing,
+                Err(e) => Exchange::Retry(format!("unreadable receipt: {e}")),
+            },
+            202 => Exchange::Processing,
+            429 => {
+                self.bump(|s| s.rate_limited += 1);
+                Exchange::RetryAfter(
+                    Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 300.0)),
+                    "429 rate_limited".into(),
+                )
+            }
+            500..=599 if status != 501 => {
+                self.bump(|s| s.server_errors += 1);
+                Exchange::Retry(format!("{status}: {}", excerpt(&text)))
+            }
+            _ => Exchange::Final(SendOutcome::Refused {
+                status,
+                answer: excerpt(&text),
+            }),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Platform for HttpV1 {
+    fn config(&self) -> &PlatformConfig {
+        &self.config
+    }
+
+    async fn post_batch(&self, batch_id: &str, body: &[u8]) -> Exchange {
+        let resp = self
+            .request(
+                reqwest::Method::POST,
+                contract::BATCHES_PATH,
+                Some(body),
+                Some(batch_id),
+            )
+            .await;
+        self.classify(resp).await
+    }
+
+    async fn poll_batch(&self, batch_id: &str) -> Exchange {
+        self.bump(|s| s.polls += 1);
+        let resp = self
+            .request(
+                reqwest::Method::GET,
+                &contract::batch_path(batch_id),
+                None,
+                None,
+            )
+            .await;
+        match resp {
+            Ok(r) if r.status().as_u16() == 404 => Exchange::UnknownBatch,
+            other => self.classify(other).await,
+        }
+    }
+
+    async fn summary(&self, dataset: &str, source_unit: &str) -> Result<Summary, PlatformError> {
+        self.get_json(&contract::summary_path(dataset, source_unit))
+            .await
+    }
+
+    async fn list_records(
+        &self,
+        dataset: &str,
+        source_unit: &str,
+        page_token: &str,
+    ) -> Result<RecordPage, PlatformError> {
+        self.get_json(&contract::records_path(
+            dataset,
+            source_unit,
+            contract::MAX_PAGE_SIZE,
+            page_token,
+        ))
+        .await
+    }
+
+    fn wire_stats(&self) -> WireStats {
+        self.stats.lock().expect("not poisoned").clone()
+    }
+}

@@ -1,0 +1,280 @@
+//! Pushing the snapshot upward. For each platform, the ledger says what it was sent
+//! and what it acknowledged; the push sends exactly what it is owed ([`plan`]), in
+//! batches within the platform's limits ([`batcher`]):
+//!
+//! 1. batches left `sent` by an earlier run (crash, timeout, unfinished 202) are resent
+//!    byte for byte under their key, so the platform applies nothing twice;
+//! 2. every owed operation becomes `pending`;
+//! 3. pending records are batched, each batch recorded as `sent` *before* it leaves,
+//!    delivered ([`crate::platform::delivery`]) and closed with its receipt (`acked`, or
+//!    `rejected` with the code).
+
+pub mod batcher;
+pub mod plan;
+
+use crate::domain::schema::Dataset;
+use crate::platform::contract::Op;
+use crate::platform::contract::{OutgoingBatch, RecordOp};
+use crate::platform::{delivery, Platform, SendOutcome, WireStats};
+use crate::snapshot::{self, SnapshotStore};
+use crate::state::{ClosedBatch, LedgerStatus, PendingOp, Rejection, StateError, StateStore};
+use arrow_array::Array;
+use batcher::{BatchBuilder, Batcher};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one platform's push did in this run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PlatformReport {
+    /// Platform name.
+    pub platform: String,
+    /// Title for people.
+    pub title: String,
+    /// Batches sent (including resent open batches).
+    pub batches: u64,
+    /// Records sent in those batches.
+    pub pushed: u64,
+    /// Records acknowledged.
+    pub accepted: u64,
+    /// Withdrawals sent (manual, holds, expired publication, records that left the source).
+    pub withdrawn: u64,
+    /// Records rejected, by code.
+    pub rejected: BTreeMap<String, u64>,
+    /// Records still pending or sent without a final answer after the run.
+    pub pending: u64,
+    /// What stopped the push of this platform early, if anything.
+    pub error: Option<String>,
+    /// What the wire did.
+    pub wire: WireStats,
+}
+
+/// Errors that stop a platform's push.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Reading the snapshot failed.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    /// The platform left a batch unresolved or refused it.
+    #[error("{0}")]
+    Platform(String),
+}
+
+/// What every batch of one platform's push shares.
+struct PushContext<'a> {
+    platform: &'a dyn Platform,
+    state: &'a StateStore,
+    deadline: Instant,
+}
+
+/// Pushes every dataset's snapshot to one platform.
+pub async fn push_platform(
+    platform: &dyn Platform,
+    state: &StateStore,
+    store: &SnapshotStore,
+    datasets: &[Arc<Dataset>],
+    run_id: &str,
+    dry_run: bool,
+) -> PlatformReport {
+    let config = platform.config();
+    let name = config.name.clone();
+    let mut report = PlatformReport {
+        platform: name.clone(),
+        title: config.title.clone(),
+        ..Default::default()
+    };
+    let cx = PushContext {
+        platform,
+        state,
+        deadline: Instant::now() + Duration::from_secs_f64(config.retry_budget_seconds),
+    };
+    let result = async {
+        if !dry_run {
+            for open in state.open_batches(&name).await? {
+                tracing::info!(platform = %name, batch_id = %open.batch_id, "resending a batch left without a final answer");
+                send(&cx, &open.batch_id, &open.body, open.records, &mut report).await?;
+            }
+        }
+        let mut seq = 0usize;
+        for ds in datasets {
+            if store.exists(&ds.code) {
+                push_dataset(&cx, store, ds, run_id, &mut seq, dry_run, &mut report).await?;
+            }
+        }
+        Ok::<(), PushError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(platform = %name, error = %e, "push stopped; the rest stays pending for the next run");
+        report.error = Some(e.to_string());
+    }
+    if let Ok(owed) = state.owed(&name).await {
+        report.pending = owed;
+    }
+    report.wire = platform.wire_stats();
+    report
+}
+
+async fn push_dataset(
+    cx: &PushContext<'_>,
+    store: &SnapshotStore,
+    ds: &Arc<Dataset>,
+    run_id: &str,
+    seq: &mut usize,
+    dry_run: bool,
+    report: &mut PlatformReport,
+) -> Result<(), PushError> {
+    let name = &cx.platform.config().name;
+    let ledger = cx.state.ledger(name, &ds.code).await?;
+    let overrides = plan::override_reasons(cx.state.overrides(Some(&ds.code)).await?);
+    let owed = plan::owed(store, ds, &ledger, &overrides, crate::clock::today())?;
+    if dry_run {
+        let already = ledger
+            .values()
+            .filter(|e| e.status == LedgerStatus::Pending)
+            .count();
+        report.pushed += (owed.len() + already) as u64;
+        return Ok(());
+    }
+    cx.state.mark_pending(name, &ds.code, &owed).await?;
+    let pending: HashMap<String, PendingOp> = cx
+        .state
+        .pending(name, &ds.code)
+        .await?
+        .into_iter()
+        .map(|p| (p.record_id.clone(), p))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let (max_records, max_bytes) = cx.platform.batch_limits();
+    let mut batcher = Batcher::new(
+        cx.platform.config().batch_records.clamp(1, max_records),
+        max_bytes,
+    );
+    // Withdrawals need no payload.
+    let mut withdrawals: Vec<&PendingOp> =
+        pending.values().filter(|p| p.op == Op::Withdraw).collect();
+    withdrawals.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+    report.withdrawn += withdrawals.len() as u64;
+    for p in withdrawals {
+        let rec = cx.platform.encode_record(&RecordOp {
+            record_id: &p.record_id,
+            op: Op::Withdraw,
+            version: &p.version,
+            data: None,
+            reason: Some(p.reason.as_deref().unwrap_or_default()),
+        });
+        batcher.add(&p.source_unit, &p.record_id, rec);
+    }
+    // Upserts carry the snapshot's values.
+    let mut ready: Vec<BatchBuilder> = Vec::new();
+    store.read_dataset(&ds.code, None, |b| {
+        let ids = snapshot::required_str_col(&b, "record_id")?;
+        let vers = snapshot::required_str_col(&b, "version")?;
+        let units = snapshot::required_str_col(&b, "source_unit")?;
+        let fields = ds
+            .fields
+            .iter()
+            .map(|f| snapshot::required_str_col(&b, &f.code))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in 0..b.num_rows() {
+            let id = ids.value(i);
+            match pending.get(id) {
+                Some(p) if p.op == Op::Upsert && p.version == vers.value(i) => {}
+                _ => continue,
+            }
+            let data = ds
+                .fields
+                .iter()
+                .zip(&fields)
+                .map(|(f, col)| (f.code.as_str(), col.is_valid(i).then(|| col.value(i))))
+                .collect();
+            let rec = cx.platform.encode_record(&RecordOp {
+                record_id: id,
+                op: Op::Upsert,
+                version: vers.value(i),
+                data: Some(data),
+                reason: None,
+            });
+            batcher.add(units.value(i), id, rec);
+        }
+        ready.append(&mut batcher.take_full());
+        Ok(())
+    })?;
+    ready.extend(batcher.finish());
+    for b in ready {
+        *seq += 1;
+        let batch_id = format!("{run_id}-{name}-{}-{:05}", ds.code, seq);
+        let body = cx.platform.seal_batch(&OutgoingBatch {
+            batch_id: &batch_id,
+            dataset: &ds.code,
+            source_unit: &b.source_unit,
+            records: &b.records,
+        });
+        cx.state
+            .open_batch(name, &batch_id, &ds.code, &b.source_unit, &body, &b.ids)
+            .await?;
+        crate::crashpoint::hit("push.batch_opened");
+        send(cx, &batch_id, &body, b.ids.len() as u64, report).await?;
+    }
+    Ok(())
+}
+
+/// Delivers one recorded batch and applies its answer to the ledger.
+async fn send(
+    cx: &PushContext<'_>,
+    batch_id: &str,
+    body: &[u8],
+    records: u64,
+    report: &mut PlatformReport,
+) -> Result<(), PushError> {
+    let name = &cx.platform.config().name;
+    report.batches += 1;
+    report.pushed += records;
+    let outcome = delivery::deliver(cx.platform, batch_id, body, cx.deadline).await;
+    crate::crashpoint::hit("push.batch_answered");
+    match outcome {
+        SendOutcome::Done {
+            status,
+            receipt,
+            raw,
+        } => {
+            let rejected: Vec<Rejection> = receipt
+                .rejected
+                .iter()
+                .map(|r| Rejection {
+                    record_id: r.record_id.clone(),
+                    code: r.code.clone(),
+                    message: r.message.clone(),
+                })
+                .collect();
+            for r in &rejected {
+                *report.rejected.entry(r.code.clone()).or_default() += 1;
+            }
+            report.accepted += receipt.accepted;
+            let closed = ClosedBatch {
+                http_status: status,
+                raw: &raw,
+                received_at: receipt.received_at.as_deref(),
+                rejected: &rejected,
+            };
+            cx.state.close_batch(name, batch_id, &closed).await?;
+            crate::crashpoint::hit("push.batch_closed");
+            tracing::debug!(platform = %name, %batch_id, accepted = receipt.accepted, rejected = rejected.len(), "batch done");
+            Ok(())
+        }
+        SendOutcome::Refused { status, answer } => {
+            cx.state.fail_batch(name, batch_id, status, &answer).await?;
+            Err(PushError::Platform(format!(
+                "batch {batch_id} refused with {status}: {answer}"
+            )))
+        }
+        SendOutcome::Unresolved { last_error } => Err(PushError::Platform(format!(
+            "batch {batch_id} has no final answer within the retry budget ({last_error}); it will be resent under the same key"
+        ))),
+    }
+}

@@ -1,0 +1,217 @@
+//! Intake per department and dataset, and the correction rows (退回整改): quarantined rows
+//! and records the platforms rejected.
+
+use super::*;
+
+pub(super) fn intake_rows(cx: &Context, feed_runs: &[FeedRunRow]) -> Vec<IntakeRow> {
+    let mut rows: BTreeMap<(usize, String, String), IntakeRow> = BTreeMap::new();
+    for fr in feed_runs {
+        let department = cx
+            .feed(&fr.feed)
+            .map(|f| f.department.clone())
+            .unwrap_or_else(|| format!("未登记数据源 {}", fr.feed));
+        let key = (
+            cx.department_order(&department),
+            department.clone(),
+            fr.dataset.clone(),
+        );
+        let row = rows.entry(key).or_insert_with(|| IntakeRow {
+            department,
+            dataset: fr.dataset.clone(),
+            dataset_name: OfficeReport::dataset_name(&fr.dataset),
+            ..Default::default()
+        });
+        let c = &fr.counts;
+        row.feed_runs += 1;
+        row.failures += fr.error.is_some() as u64;
+        row.collected += c.read;
+        row.kept += c.kept;
+        row.new += c.new;
+        row.changed += c.changed;
+        row.unchanged += c.unchanged;
+        row.quarantined += c.quarantined;
+        row.superseded += c.superseded;
+        for (reason, n) in &c.quarantined_by_reason {
+            *row.quarantined_by_reason.entry(reason.clone()).or_default() += n;
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// The value of field `i` in a quarantined row's raw cells, through the feed's mapping
+/// (the source column, trimmed, with the mapping's value lookup).
+pub(super) fn raw_value(feed: Option<&Feed>, raw: &serde_json::Value, i: usize) -> String {
+    let Some(rule) = feed.and_then(|f| f.rules.iter().find(|r| r.target == i)) else {
+        return String::new();
+    };
+    let cell = match &rule.source {
+        FieldSource::Column(c) => raw.get(c).and_then(|v| v.as_str()).unwrap_or(""),
+        FieldSource::Value(v) => v.as_str(),
+    }
+    .trim()
+    .to_string();
+    rule.map.get(&cell).cloned().unwrap_or(cell)
+}
+
+/// One quarantined row as the quarantine file keeps it.
+pub(super) struct Quarantined<'a> {
+    run_id: &'a str,
+    source_unit: &'a str,
+    source_file: &'a str,
+    source_line: u64,
+    reason: &'a str,
+    field: &'a str,
+    value: &'a str,
+    raw: serde_json::Value,
+}
+
+pub(super) fn quarantine_line(cx: &Context, fr: &FeedRunRow, q: Quarantined<'_>) -> CorrectionRow {
+    let feed = cx.feed(&fr.feed);
+    let ds = registry().get(&fr.dataset);
+    let position = ds.as_ref().and_then(|d| d.position(q.field));
+    let (subject, document, value, field_name) = match (&ds, position) {
+        (Some(ds), pos) => {
+            let value_of = |i: usize| raw_value(feed, &q.raw, i);
+            let natural = category_position(ds).and_then(|i| natural_person(&value_of(i)));
+            let (subject, document) = describe_record(ds, value_of);
+            let value = match pos {
+                Some(i) => mask_field(ds, i, q.value, natural),
+                None => mask_ids_in_text(q.value),
+            };
+            let name = pos.map(|i| ds.fields[i].name.clone());
+            (subject, document, value, name)
+        }
+        (None, _) => (
+            String::new(),
+            String::new(),
+            mask_ids_in_text(q.value),
+            None,
+        ),
+    };
+    CorrectionRow {
+        department: cx.department_of_feed(&fr.feed, q.source_unit),
+        dataset: fr.dataset.clone(),
+        dataset_name: OfficeReport::dataset_name(&fr.dataset),
+        source: "本地校验未通过".into(),
+        run_id: q.run_id.to_string(),
+        source_file: q.source_file.to_string(),
+        source_line: q.source_line,
+        field: q.field.to_string(),
+        field_name: field_name.unwrap_or_else(|| q.field.to_string()),
+        value,
+        subject,
+        document_number: document,
+        record_id: String::new(),
+        reason_code: q.reason.to_string(),
+        reason: crate::domain::reasons::quarantine_text(q.reason),
+        platform_message: String::new(),
+    }
+}
+
+pub(super) fn quarantine_corrections(
+    cx: &Context,
+    feed_runs: &[FeedRunRow],
+) -> anyhow::Result<Vec<CorrectionRow>> {
+    let mut out = Vec::new();
+    for fr in feed_runs {
+        let path = cx.store.quarantine_file(&fr.feed, &fr.run_id);
+        if !path.exists() {
+            continue;
+        }
+        snapshot::read_batches(&path, None, |b| {
+            let col = |n: &str| snapshot::str_col(&b, n);
+            let (Some(unit), Some(file), Some(reason), Some(field), Some(value), Some(raw)) = (
+                col("source_unit"),
+                col("source_file"),
+                col("reason"),
+                col("field"),
+                col("value"),
+                col("raw"),
+            ) else {
+                return Ok(());
+            };
+            let lines = snapshot::u64_col(&b, "source_line");
+            for i in 0..b.num_rows() {
+                let q = Quarantined {
+                    run_id: &fr.run_id,
+                    source_unit: unit.value(i),
+                    source_file: file.value(i),
+                    source_line: lines.map(|l| l.value(i)).unwrap_or(0),
+                    reason: reason.value(i),
+                    field: field.value(i),
+                    value: value.value(i),
+                    raw: serde_json::from_str(raw.value(i)).unwrap_or_default(),
+                };
+                out.push(quarantine_line(cx, fr, q));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Rejected records: where they came from (the snapshot) and the platform's reason.
+pub(super) fn rejection_corrections(
+    cx: &Context,
+    rejections: &[LedgerRow],
+    snapshot: &SnapshotRows,
+) -> Vec<CorrectionRow> {
+    rejections
+        .iter()
+        .map(|r| {
+            let ds = registry().get(&r.dataset);
+            let snap = snapshot.get(&(r.dataset.clone(), r.record_id.clone()));
+            let message = r.message.clone().unwrap_or_default();
+            let code = r.code.clone().unwrap_or_default();
+            // The platform names the field first ("CF_XDR_SHXYM 统一社会信用代码: …").
+            let position = ds.as_ref().and_then(|d| {
+                let token = message.split_whitespace().next()?;
+                d.position(token.trim_end_matches(':'))
+            });
+            let value_of = |i: usize| {
+                snap.and_then(|s| s.values.get(i).cloned())
+                    .unwrap_or_default()
+            };
+            let (subject, document) = ds
+                .as_ref()
+                .map(|d| describe_record(d, value_of))
+                .unwrap_or_default();
+            let (field, field_name, value) = match (&ds, position) {
+                (Some(d), Some(i)) => {
+                    let natural = category_position(d).and_then(|c| natural_person(&value_of(c)));
+                    (
+                        d.fields[i].code.clone(),
+                        d.fields[i].name.clone(),
+                        mask_field(d, i, &value_of(i), natural),
+                    )
+                }
+                _ => (String::new(), String::new(), String::new()),
+            };
+            CorrectionRow {
+                department: match snap {
+                    Some(s) => cx.department_of_feed(&s.feed, &s.source_unit),
+                    None => cx.department_of_unit(&r.source_unit),
+                },
+                dataset: r.dataset.clone(),
+                dataset_name: OfficeReport::dataset_name(&r.dataset),
+                source: format!("上级平台退回（{}）", cx.platform_title(&r.platform)),
+                run_id: String::new(),
+                source_file: snap.map(|s| s.source_file.clone()).unwrap_or_default(),
+                source_line: snap.map(|s| s.source_line).unwrap_or(0),
+                field,
+                field_name,
+                value,
+                subject,
+                document_number: document,
+                record_id: r.record_id.clone(),
+                reason: crate::domain::reasons::rejection_text(&code),
+                reason_code: code,
+                platform_message: mask_ids_in_text(&message),
+            }
+        })
+        .collect()
+}
+
+// ---- platforms -----------------------------------------------------------------------
+
+pub(super) type PushRows = HashMap<(String, String, String), PushRow>;

@@ -1,0 +1,214 @@
+//! Parquet and file I/O of the snapshot and the quarantine: the writer settings, files
+//! written beside their final name, fsynced and renamed into place ([`AtomicParquet`],
+//! [`write_atomic`]), leftovers of a crash swept, and batch-by-batch reading.
+
+use super::{fmt_err, io_err, Result};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// columns, dates (`…RQ`, `…JZQ`, `…YXQ`, `…QX`) and credit codes (`…SHXYM`, `…DM`).
+fn has_useful_statistics(name: &str) -> bool {
+    [
+        "feed",
+        "source_unit",
+        "updated_at",
+        "run_id",
+        "source_line",
+        "reason",
+    ]
+    .contains(&name)
+        || ["RQ", "JZQ", "YXQ", "QX", "SHXYM", "DM"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
+fn writer_props(schema: &SchemaRef) -> WriterProperties {
+    let low_cardinality = |name: &str| {
+        [
+            "feed",
+            "source_unit",
+            "source_file",
+            "run_id",
+            "dataset",
+            "reason",
+            "field",
+        ]
+        .contains(&name)
+            || [
+                "_LB", "CFLB", "XKLB", "_ZT", "JG", "JGDM", "SJLY", "SJLYDM", "LYDW", "LYDWDM",
+                "WFXW", "_YJ", "ZJLX", "_NR", "_MC", "FRDB",
+            ]
+            .iter()
+            .any(|s| name.ends_with(s))
+    };
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
+        .set_max_row_group_size(128 * 1024)
+        // Ids, versions, names, facts and file lines are nearly unique: a dictionary
+        // only costs time there. Code lists, units and authorities repeat.
+        .set_dictionary_enabled(false)
+        // Min/max statistics help a reader skip data only on dates, codes and the
+        // bookkeeping columns; on names and free text they cost a comparison per value.
+        .set_statistics_enabled(EnabledStatistics::None);
+    for f in schema.fields() {
+        if low_cardinality(f.name()) {
+            b = b.set_column_dictionary_enabled(f.name().as_str().into(), true);
+        }
+        if has_useful_statistics(f.name()) {
+            b = b.set_column_statistics_enabled(f.name().as_str().into(), EnabledStatistics::Page);
+        }
+    }
+    b.build()
+}
+
+/// Writes a Parquet file next to its final name and publishes it atomically.
+pub struct AtomicParquet {
+    tmp: PathBuf,
+    dest: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl AtomicParquet {
+    /// Starts writing `dest` (through `dest.tmp`).
+    pub fn create(dest: &Path, schema: SchemaRef) -> Result<Self> {
+        let dir = dest.parent().expect("a file inside a directory");
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let tmp = hidden_tmp(dest);
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_props(&schema)))
+            .map_err(|e| fmt_err(&tmp)(e.to_string()))?;
+        Ok(AtomicParquet {
+            tmp,
+            dest: dest.to_path_buf(),
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|e| fmt_err(&self.tmp)(e.to_string()))
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Abandons the file (nothing was worth writing).
+    pub fn discard(self) {
+        drop(self.writer);
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+
+    /// Finishes the file, fsyncs it and renames it into place.
+    pub fn publish(self) -> Result<u64> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| fmt_err(&self.tmp)(e.to_string()))?;
+        file.sync_all().map_err(io_err(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.dest).map_err(io_err(&self.dest))?;
+        sync_dir(self.dest.parent().expect("a parent"));
+        Ok(self.rows)
+    }
+}
+
+/// The temporary name a file is written under before its rename: hidden (a leading
+/// dot), so pyarrow, DuckDB and Spark skip it if a crash leaves it behind.
+fn hidden_tmp(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Removes what an interrupted run left: hidden temporary files and scratch spills.
+pub fn sweep_leftovers(data_dir: &Path) {
+    fn walk(dir: &Path) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                walk(&p);
+            } else if name.starts_with('.') && name.ends_with(".tmp") {
+                tracing::info!(file = %p.display(), "removing a temporary file an interrupted run left");
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    walk(&data_dir.join("snapshot"));
+    walk(&data_dir.join("quarantine"));
+    let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes a small file atomically (temp, fsync, rename).
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().expect("a file inside a directory");
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let tmp = hidden_tmp(dest);
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, dest).map_err(io_err(dest))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Reads a Parquet file batch by batch, optionally only some columns.
+pub fn read_batches(
+    path: &Path,
+    columns: Option<&[&str]>,
+    mut each: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let fe = fmt_err(path);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fe(e.to_string()))?;
+    let builder = match columns {
+        Some(cols) => {
+            let mask = ProjectionMask::columns(builder.parquet_schema(), cols.iter().copied());
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    let reader = builder
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| fe(e.to_string()))?;
+    for batch in reader {
+        each(batch.map_err(|e| fe(e.to_string()))?)?;
+    }
+    Ok(())
+}
+
+/// One partition file in a manifest.
+/// SHA-256 of a file.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    connectors::sources::file_drop::sha256_file(path).map_err(|e| fmt_err(path)(e.to_string()))
+}

@@ -1,0 +1,247 @@
+//! Parquet snapshots and the quarantine under the data directory.
+//!
+//! ```text
+//! <data>/snapshot/dataset=xzcf/month=2024-03/data.parquet   the dataset as it stands, by decision month
+//! <data>/snapshot/dataset=xzcf/_manifest.json                which files, rows per feed, which run
+//! <data>/quarantine/feed=<feed>/run=<run>.parquet   rejected rows with reason and raw row
+//! ```
+//!
+//! A snapshot file is written beside its final name, fsynced, renamed over the old one
+//! (atomic on POSIX), and only then is the manifest replaced the same way: a reader sees
+//! each partition file old or new, never half of one; a reader that needs one
+//! consistent cut across partitions reads the files the manifest lists. pyarrow and DuckDB read the
+//! directories as they are (`dataset=` is a Hive partition; `_` files are ignored).
+//!
+//! The rooms: [`layout`] (columns, row building), [`files`] (Parquet writer settings, atomic files, reading),
+//! [`manifest`], [`spill`] (a run's scratch files by month), [`rewrite`] (partitions
+//! rewritten with a run's winners, then the manifest), [`quarantine`] (rejected rows).
+
+pub mod files;
+pub mod layout;
+pub mod manifest;
+pub mod quarantine;
+pub mod rewrite;
+pub mod spill;
+
+pub use files::{file_sha256, read_batches, sweep_leftovers, write_atomic, AtomicParquet};
+pub use layout::*;
+pub use manifest::{Manifest, PartitionEntry};
+
+use crate::domain::identity::pack_id;
+use arrow_array::{Array, RecordBatch};
+use std::path::{Path, PathBuf};
+
+/// time and packed version only when it wants them (most records of a large snapshot are
+/// not in a night's run). Called from the scanning threads at once.
+pub type IdentityVisitor<'a> =
+    dyn Fn(&str, &[u8; 16], &dyn Fn() -> i64, &dyn Fn() -> [u8; 16]) + Sync + 'a;
+
+/// Partition files scanned at once.
+const SCAN_THREADS: usize = 2;
+
+/// Errors of snapshot I/O.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// File-system failure.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path concerned.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet or Arrow failure.
+    #[error("{path}: {message}")]
+    Format {
+        /// Path concerned.
+        path: PathBuf,
+        /// Cause.
+        message: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, SnapshotError>;
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn fmt_err(path: &Path) -> impl Fn(String) -> SnapshotError + '_ {
+    move |message| SnapshotError::Format {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// The partition key of a record: its decision month, or `none`.
+pub fn month_of(decision_date: Option<&str>) -> String {
+    match decision_date {
+        Some(d) if d.len() >= 7 && d.as_bytes()[4] == b'-' => d[..7].to_string(),
+        _ => "none".to_string(),
+    }
+}
+
+/// The data directory's snapshot and quarantine layout.
+///
+/// A dataset's snapshot is partitioned by decision month
+/// (`snapshot/dataset=xzcf/month=2024-03/data.parquet`), so a night's changes rewrite
+/// the few months they touch, not the whole history.
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    root: PathBuf,
+}
+
+impl SnapshotStore {
+    /// A store under a data directory.
+    pub fn new(data_dir: &Path) -> Self {
+        SnapshotStore {
+            root: data_dir.to_path_buf(),
+        }
+    }
+
+    /// Directory of one dataset's snapshot.
+    pub fn dataset_dir(&self, dataset: &str) -> PathBuf {
+        self.root
+            .join("snapshot")
+            .join(format!("dataset={dataset}"))
+    }
+
+    /// The file of one partition.
+    pub fn partition_file(&self, dataset: &str, month: &str) -> PathBuf {
+        self.dataset_dir(dataset)
+            .join(format!("month={month}"))
+            .join("data.parquet")
+    }
+
+    /// The partition files of a dataset, by month.
+    pub fn data_files(&self, dataset: &str) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        let Ok(rd) = std::fs::read_dir(self.dataset_dir(dataset)) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(month) = name.strip_prefix("month=") {
+                let file = e.path().join("data.parquet");
+                if file.exists() {
+                    out.push((month.to_string(), file));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Reads every partition of a dataset, batch by batch.
+    pub fn read_dataset(
+        &self,
+        dataset: &str,
+        columns: Option<&[&str]>,
+        mut each: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        for (_, file) in self.data_files(dataset) {
+            read_batches(&file, columns, &mut each)?;
+        }
+        Ok(())
+    }
+
+    /// The snapshot root (what pyarrow opens).
+    pub fn snapshot_root(&self) -> PathBuf {
+        self.root.join("snapshot")
+    }
+
+    /// The quarantine root.
+    pub fn quarantine_root(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// The quarantine file of one feed in one run.
+    pub fn quarantine_file(&self, feed: &str, run_id: &str) -> PathBuf {
+        self.quarantine_root()
+            .join(format!("feed={feed}"))
+            .join(format!("run={run_id}.parquet"))
+    }
+
+    /// Scratch space for a run (spill files).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Whether a dataset has a snapshot.
+    pub fn exists(&self, dataset: &str) -> bool {
+        !self.data_files(dataset).is_empty()
+    }
+
+    /// The current manifest of a dataset, if any.
+    pub fn manifest(&self, dataset: &str) -> Option<Manifest> {
+        let text =
+            std::fs::read_to_string(self.dataset_dir(dataset).join("_manifest.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Publishes a manifest after its data files are in place.
+    pub fn write_manifest(&self, m: &Manifest) -> Result<()> {
+        let path = self.dataset_dir(&m.dataset).join("_manifest.json");
+        let text = serde_json::to_vec_pretty(m).expect("a manifest serialises");
+        write_atomic(&path, &text)
+    }
+
+    /// Streams the identity of every record in a dataset's snapshot: its partition,
+    /// packed record id, update time in seconds (`i64::MIN` when none), packed version.
+    /// Partitions are read by two threads.
+    pub fn scan_identity(&self, dataset: &str, each: &IdentityVisitor<'_>) -> Result<()> {
+        let files = self.data_files(dataset);
+        let queue = std::sync::Mutex::new(files.iter());
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..SCAN_THREADS)
+                .map(|_| {
+                    scope.spawn(|| -> Result<()> {
+                        loop {
+                            let Some((month, path)) = queue.lock().expect("not poisoned").next()
+                            else {
+                                return Ok(());
+                            };
+                            scan_file_identity(month, path, each)?;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a scanning thread does not panic"))
+                .collect::<Result<Vec<()>>>()
+        })?;
+        Ok(())
+    }
+}
+
+fn scan_file_identity(month: &str, path: &Path, each: &IdentityVisitor<'_>) -> Result<()> {
+    read_batches(path, Some(&["record_id", "version", "updated_at"]), |b| {
+        let (Some(ids), Some(vers), Some(upd)) = (
+            str_col(&b, "record_id"),
+            str_col(&b, "version"),
+            str_col(&b, "updated_at"),
+        ) else {
+            return Err(fmt_err(path)("snapshot lacks identity columns".into()));
+        };
+        for i in 0..b.num_rows() {
+            let t = || {
+                if upd.is_null(i) {
+                    i64::MIN
+                } else {
+                    crate::stages::transforms::parse_datetime(upd.value(i))
+                        .map(|t| t.and_utc().timestamp())
+                        .unwrap_or(i64::MIN)
+                }
+            };
+            each(month, &pack_id(ids.value(i)), &t, &|| {
+                pack_id(vers.value(i))
+            });
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,167 @@
+//! Publishing a run's records: each affected month partition is rewritten — its
+//! previous rows minus the replaced records, then the run's winners for that month —
+//! written beside its final name and renamed into place; then the manifest. Partitions
+//! are independent, so two writers encode them side by side.
+
+use super::spill::SpillDir;
+use super::{
+    filter, read_batches, required_str_col, spill_to_snapshot, str_col, u64_col, AtomicParquet,
+    PartitionEntry, Provenance, SnapshotError, SnapshotStore,
+};
+use crate::domain::identity::pack_id;
+use crate::mapping::Feed;
+use crate::stages::dedupe::DedupeIndex;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use std::collections::{BTreeMap, HashSet};
+
+/// A partition rewritten: its month, and its manifest entry (`None`: it emptied).
+type Written = (String, Option<PartitionEntry>);
+
+/// Partition files written at once (the machine has 2 cores).
+const PARTITION_WRITERS: usize = 2;
+
+/// What a rewrite takes from a run: its spill, the provenance its rows leave out, and
+/// the months to rewrite.
+pub struct SpillFiles<'a> {
+    /// The run's spill of the feed.
+    pub spill: &'a SpillDir,
+    /// The rows' feed, source unit and run (the spill leaves them out).
+    pub from: Provenance<'a>,
+    /// Months to rewrite: those with spilled rows and those holding replaced records.
+    pub months: &'a [String],
+}
+
+/// Rewrites the affected month partitions: each one's previous rows minus the replaced
+/// records, then this run's winners for that month; then the manifest.
+pub fn write_snapshot(
+    store: &SnapshotStore,
+    feed: &Feed,
+    run_id: &str,
+    schema: &SchemaRef,
+    spill: &SpillFiles<'_>,
+    index: &DedupeIndex,
+    replaced: &HashSet<[u8; 16]>,
+) -> Result<(), SnapshotError> {
+    let ds = &feed.dataset.code;
+    let mut manifest = store.manifest(ds).unwrap_or_default();
+    // Partitions written before manifests listed them are taken from the directory.
+    if manifest.partitions.is_empty() {
+        for (month, _) in store.data_files(ds) {
+            manifest.partitions.push(PartitionEntry {
+                month,
+                ..Default::default()
+            });
+        }
+    }
+    // Partitions are independent: two writers encode them side by side.
+    let queue = std::sync::Mutex::new(spill.months.iter());
+    let results: Vec<Result<Vec<Written>, SnapshotError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..PARTITION_WRITERS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let Some(month) = queue.lock().expect("not poisoned").next() else {
+                            break;
+                        };
+                        let entry = write_partition(
+                            store, ds, month, run_id, schema, spill, index, replaced,
+                        )?;
+                        done.push((month.clone(), entry));
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(SnapshotError::Format {
+                        path: store.dataset_dir(ds),
+                        message: "a partition writer panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    for r in results {
+        for (month, entry) in r? {
+            manifest.partitions.retain(|p| p.month != month);
+            if let Some(e) = entry {
+                manifest.partitions.push(e);
+            }
+        }
+    }
+    crate::crashpoint::hit("snapshot.published");
+    manifest.partitions.sort_by(|a, b| a.month.cmp(&b.month));
+    manifest.dataset = ds.clone();
+    manifest.run_id = run_id.to_string();
+    manifest.written_at = crate::clock::now().to_rfc3339();
+    manifest.rows = manifest.partitions.iter().map(|p| p.rows).sum();
+    store.write_manifest(&manifest)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_partition(
+    store: &SnapshotStore,
+    ds: &str,
+    month: &str,
+    run_id: &str,
+    schema: &SchemaRef,
+    spill: &SpillFiles<'_>,
+    index: &DedupeIndex,
+    replaced: &HashSet<[u8; 16]>,
+) -> Result<Option<PartitionEntry>, SnapshotError> {
+    let dest = store.partition_file(ds, month);
+    let mut out = AtomicParquet::create(&dest, schema.clone())?;
+    let mut by_feed: BTreeMap<String, u64> = BTreeMap::new();
+    let mut count_feeds = |b: &RecordBatch| {
+        if let Some(f) = str_col(b, "feed") {
+            for v in f.iter().flatten() {
+                *by_feed.entry(v.to_string()).or_default() += 1;
+            }
+        }
+    };
+    if dest.exists() {
+        read_batches(&dest, None, |b| {
+            let ids = required_str_col(&b, "record_id")?;
+            let keep: Vec<bool> = ids
+                .iter()
+                .map(|id| !replaced.contains(&pack_id(id.unwrap_or(""))))
+                .collect();
+            let kept = filter(&b, keep);
+            count_feeds(&kept);
+            out.write(&kept)
+        })?;
+    }
+    spill.spill.read_month(month, |b| {
+        let seqs = u64_col(&b, "_seq").ok_or_else(|| SnapshotError::Format {
+            path: dest.clone(),
+            message: "the spill has no _seq column".into(),
+        })?;
+        let keep: Vec<bool> = (0..b.num_rows())
+            .map(|i| index.is_winner(seqs.value(i)))
+            .collect();
+        let kept = spill_to_snapshot(&filter(&b, keep), schema, &spill.from);
+        *by_feed.entry(spill.from.feed.to_string()).or_default() += kept.num_rows() as u64;
+        out.write(&kept)
+    })?;
+    if out.rows() == 0 {
+        // Every record of the month moved or was replaced elsewhere: the partition goes.
+        out.discard();
+        if let Some(dir) = dest.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Ok(None);
+    }
+    let rows = out.publish()?;
+    Ok(Some(PartitionEntry {
+        month: month.to_string(),
+        file: format!("month={month}/data.parquet"),
+        rows,
+        rows_by_feed: by_feed,
+        run_id: run_id.to_string(),
+    }))
+}

@@ -1,0 +1,202 @@
+//! The map stage: one raw row → the dataset's fields, through the feed's rules (source
+//! column or constant, null markers, transforms, code-list lookup, default), then the
+//! legacy-code resolution ([`super::resolve`]) and the dataset's rules
+//! ([`super::validate`]). A row that cannot become a record carries its first problem
+//! in field order.
+
+use super::resolve::Register;
+use super::transforms::{self, trim};
+use crate::domain::reasons::Reason;
+use crate::mapping::{Feed, FieldSource, MappingError};
+use chrono::NaiveDateTime;
+use connectors::InputUnit;
+use connectors::RawRow;
+use std::borrow::Cow;
+
+/// A feed's rules bound to one file's columns.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    columns: Vec<Option<usize>>,
+    updated_at: Option<usize>,
+    width: usize,
+}
+
+impl Feed {
+    /// Resolves the source columns against one file's header, before any row moves.
+    pub fn bind(&self, unit: &InputUnit) -> Result<Binding, MappingError> {
+        let find = |col: &str| unit.headers.iter().position(|h| h == col);
+        let missing = |col: &str, line: usize| MappingError {
+            file: self.file.clone(),
+            line,
+            message: format!(
+                "column {col:?} is not in the header of {} (line {}); its columns are: {}",
+                unit.display_name(),
+                unit.header_line,
+                unit.headers.join(", ")
+            ),
+        };
+        let mut columns = Vec::with_capacity(self.rules.len());
+        for r in &self.rules {
+            columns.push(match &r.source {
+                FieldSource::Column(c) => match find(c) {
+                    Some(i) => Some(i),
+                    None if r.optional => None,
+                    None => return Err(missing(c, r.line)),
+                },
+                FieldSource::Value(_) => None,
+            });
+        }
+        let updated_at = match &self.updated_at {
+            Some(c) => Some(find(c).ok_or_else(|| missing(c, 0))?),
+            None => None,
+        };
+        Ok(Binding {
+            columns,
+            updated_at,
+            width: unit.headers.len(),
+        })
+    }
+}
+
+/// A raw row mapped to the dataset's fields.
+#[derive(Debug, Clone)]
+pub struct Mapped<'a> {
+    /// Values in field order (`""` for none), borrowed from the row or the mapping
+    /// wherever no transform changed them.
+    pub values: Vec<Cow<'a, str>>,
+    /// The update time, when the feed has one.
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Why a row cannot become a record: the first problem in field order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    /// Why.
+    pub reason: Reason,
+    /// The provincial field (or source column) concerned.
+    pub field: String,
+    /// The value as it was in the source cell.
+    pub value: String,
+}
+
+impl Feed {
+    /// Maps and validates one row. `Err` carries the first problem in field order.
+    /// `register` resolves credit codes of records that carry only a legacy code.
+    pub fn map_row<'a>(
+        &'a self,
+        b: &Binding,
+        row: &'a RawRow,
+        register: Option<&Register>,
+    ) -> Result<Mapped<'a>, RowProblem> {
+        let ds = &self.dataset;
+        if row.values.iter().all(|v| v.trim().is_empty()) {
+            return Err(RowProblem {
+                reason: Reason::BlankRow,
+                field: String::new(),
+                value: String::new(),
+            });
+        }
+        if row.values.len() > b.width
+            && row
+                .values
+                .iter()
+                .skip(b.width)
+                .any(|v| !v.trim().is_empty())
+        {
+            return Err(RowProblem {
+                reason: Reason::ColumnCount,
+                field: String::new(),
+                value: format!("{} cells, header has {}", row.values.len(), b.width),
+            });
+        }
+        let cell = |i: usize| row.values.get(i).unwrap_or("");
+        let mut values: Vec<Cow<'a, str>> = vec![Cow::Borrowed(""); ds.fields.len()];
+        // The transform failure of the earliest field: (field, reason, raw value).
+        let mut failed: Option<(usize, Reason, &str)> = None;
+        for (rule, col) in self.rules.iter().zip(&b.columns) {
+            let raw = match (&rule.source, col) {
+                (FieldSource::Column(_), Some(i)) => cell(*i),
+                (FieldSource::Value(v), _) => v.as_str(),
+                _ => "",
+            };
+            let trimmed = trim(raw);
+            let mut v = if self.null_markers.iter().any(|m| m == trimmed) {
+                Cow::Borrowed("")
+            } else {
+                Cow::Borrowed(trimmed)
+            };
+            for t in &rule.transforms {
+                match t.apply(v) {
+                    Ok(x) => v = x,
+                    Err(e) => {
+                        if failed.is_none_or(|(f, _, _)| rule.target < f) {
+                            failed = Some((rule.target, e.reason, raw));
+                        }
+                        v = Cow::Borrowed("");
+                        break;
+                    }
+                }
+            }
+            if let Some(m) = rule.map.get(v.as_ref()) {
+                v = Cow::Borrowed(m.as_str());
+            }
+            if v.is_empty() {
+                if let Some(d) = &rule.default {
+                    v = Cow::Borrowed(d.as_str());
+                }
+            }
+            values[rule.target] = v;
+        }
+        if let Some(p) = self.resolve_legacy(&mut values, register) {
+            return Err(p);
+        }
+        for i in 0..ds.fields.len() {
+            let reason = match failed {
+                Some((f, r, raw)) if f == i => Some((r, raw.to_string())),
+                _ => ds
+                    .check_field(i, &values)
+                    .err()
+                    .map(|r| (r, self.raw_value(b, row, i))),
+            };
+            if let Some((reason, value)) = reason {
+                return Err(RowProblem {
+                    reason,
+                    field: ds.fields[i].code.clone(),
+                    value,
+                });
+            }
+        }
+        let updated_at = match b.updated_at {
+            Some(i) => {
+                let raw = trim(cell(i));
+                if raw.is_empty() || self.null_markers.iter().any(|m| m == raw) {
+                    None
+                } else {
+                    Some(transforms::parse_datetime(raw).ok_or_else(|| RowProblem {
+                        reason: Reason::BadUpdatedAt,
+                        field: self.updated_at.clone().unwrap_or_default(),
+                        value: raw.to_string(),
+                    })?)
+                }
+            }
+            None => None,
+        };
+        Ok(Mapped { values, updated_at })
+    }
+
+    /// The source cell behind a field, for the quarantine (the mapped value for constants).
+    fn raw_value(&self, b: &Binding, row: &RawRow, field: usize) -> String {
+        self.rules
+            .iter()
+            .zip(&b.columns)
+            .find(|(r, _)| r.target == field)
+            .map(|(r, col)| match (&r.source, col) {
+                (FieldSource::Column(_), Some(i)) => {
+                    row.values.get(*i).unwrap_or_default().to_string()
+                }
+                (FieldSource::Value(v), _) => v.clone(),
+                _ => String::new(),
+            })
+            .unwrap_or_default()
+    }
+}

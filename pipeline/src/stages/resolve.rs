@@ -1,0 +1,165 @@
+//! Legacy-code resolution through the legal-entity register (法人基础信息, dataset
+//! `frjc`): a record that carries only an organization code or a 15-digit registration
+//! number gets its credit code from the register when the register knows it. The
+//! organization code is positions 9–17 of the credit code, so every registered credit
+//! code answers for its organization code even where the register's own column is empty.
+//! The register's feed is read first in a run, so the others resolve with it at once.
+
+use super::map::RowProblem;
+use crate::domain::ids;
+use crate::domain::reasons::Reason;
+use crate::domain::schema::FieldType;
+use crate::mapping::Feed;
+use crate::snapshot::{self, SnapshotError, SnapshotStore};
+use arrow_array::Array;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// The register's dataset code.
+pub const REGISTER_DATASET: &str = "frjc";
+
+/// Organization code / registration number → credit code.
+#[derive(Debug, Default, Clone)]
+pub struct Register {
+    by_org: HashMap<String, String>,
+    by_regno: HashMap<String, String>,
+}
+
+fn org_key(v: &str) -> String {
+    ids::normalise_code(v).replace('-', "")
+}
+
+impl Register {
+    /// Loads the register from its snapshot (empty when there is none yet).
+    pub fn load(store: &SnapshotStore) -> Result<Register, SnapshotError> {
+        let mut r = Register::default();
+        store.read_dataset(
+            REGISTER_DATASET,
+            Some(&["FR_SHXYM", "FR_ZZJG", "FR_GSZC"]),
+            |b| {
+                let codes = snapshot::str_col(&b, "FR_SHXYM").expect("register has FR_SHXYM");
+                let orgs = snapshot::str_col(&b, "FR_ZZJG").expect("register has FR_ZZJG");
+                let regnos = snapshot::str_col(&b, "FR_GSZC").expect("register has FR_GSZC");
+                for i in 0..b.num_rows() {
+                    if codes.is_null(i) {
+                        continue;
+                    }
+                    let code = codes.value(i).to_string();
+                    r.insert(
+                        &code,
+                        (!orgs.is_null(i)).then(|| orgs.value(i)),
+                        (!regnos.is_null(i)).then(|| regnos.value(i)),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        Ok(r)
+    }
+
+    /// Adds one registered entity.
+    pub fn insert(&mut self, code: &str, org: Option<&str>, regno: Option<&str>) {
+        if code.len() == 18 {
+            self.by_org
+                .insert(code[8..17].to_string(), code.to_string());
+        }
+        if let Some(o) = org.filter(|o| !o.is_empty()) {
+            self.by_org.insert(org_key(o), code.to_string());
+        }
+        if let Some(n) = regno.filter(|n| !n.is_empty()) {
+            self.by_regno.insert(n.to_string(), code.to_string());
+        }
+    }
+
+    /// Adds every entity of another register (a run's register feed over the stored one).
+    pub fn merge(&mut self, other: Register) {
+        self.by_org.extend(other.by_org);
+        self.by_regno.extend(other.by_regno);
+    }
+
+    /// The credit code for an organization code, if registered.
+    pub fn by_org_code(&self, org: &str) -> Option<&str> {
+        self.by_org.get(&org_key(org)).map(String::as_str)
+    }
+
+    /// The credit code for a registration number, if registered.
+    pub fn by_regno(&self, regno: &str) -> Option<&str> {
+        self.by_regno.get(regno.trim()).map(String::as_str)
+    }
+
+    /// Entities known.
+    pub fn len(&self) -> usize {
+        self.by_org.len().max(self.by_regno.len())
+    }
+
+    /// Whether the register is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_org.is_empty() && self.by_regno.is_empty()
+    }
+}
+
+/// The resolve stage of the map: applied to a mapped row before validation.
+impl Feed {
+    /// Fills a missing credit code (or the 个体工商户 placeholder) from the register, by
+    /// the record's organization code or registration number. A required code that the
+    /// register does not know is `uscc_unresolved`; natural persons need none.
+    pub fn resolve_legacy(
+        &self,
+        values: &mut [Cow<'_, str>],
+        register: Option<&Register>,
+    ) -> Option<RowProblem> {
+        let ds = &self.dataset;
+        for (i, from) in ds.resolve_from.iter().enumerate() {
+            let cur = values[i].as_ref();
+            if from.is_empty() || !(cur.is_empty() || cur == ids::USCC_PLACEHOLDER) {
+                continue;
+            }
+            let keys: Vec<usize> = from
+                .iter()
+                .copied()
+                .filter(|j| !values[*j].is_empty())
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let found = register.and_then(|r| {
+                keys.iter().find_map(|j| match ds.fields[*j].ty {
+                    FieldType::OrgCode => r.by_org_code(&values[*j]),
+                    FieldType::Regno => r.by_regno(&values[*j]),
+                    _ => None,
+                })
+            });
+            match found {
+                Some(code) => values[i] = Cow::Owned(code.to_string()),
+                None if values[i].is_empty() && ds.required(i, values) => {
+                    return Some(RowProblem {
+                        reason: Reason::UsccUnresolved,
+                        field: ds.fields[i].code.clone(),
+                        value: keys
+                            .iter()
+                            .map(|j| values[*j].as_ref())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    })
+                }
+                None => {}
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_by_embedded_org_code_and_regno() {
+        let mut r = Register::default();
+        r.insert("91110000802100433B", None, Some("110108000673293"));
+        assert_eq!(r.by_org_code("80210043-3"), Some("91110000802100433B"));
+        assert_eq!(r.by_org_code("802100433"), Some("91110000802100433B"));
+        assert_eq!(r.by_regno("110108000673293"), Some("91110000802100433B"));
+        assert_eq!(r.by_org_code("12345678-9"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! The state store: an embedded SQLite database (sqlx). One [`StateStore`] handle, its
+//! methods in one file per concern:
+//!
+//! - [`runs`]: runs, the feeds' outcomes, the files each feed has read;
+//! - [`positions`]: where each source stopped;
+//! - [`ledger`]: the push ledger and the batches with their bodies and receipts;
+//! - [`overrides`]: manual withdrawals and objection holds;
+//! - [`jobs`]: the scheduler's leases and fire times;
+//! - [`reconciliations`]: stored reconciliation results;
+//! - [`report_queries`]: what the office report reads.
+//!
+//! The schema is built by numbered [`migrations`]; the store's version is SQLite's
+//! `user_version`, and an older store is brought up to this build's at open. Every change
+//! that must be all-or-nothing (a feed's files and counts; a batch and its records'
+//! states) is one transaction, so a crash leaves the store at one side of it.
+
+pub mod jobs;
+pub mod kinds;
+pub mod ledger;
+pub mod migrations;
+pub mod overrides;
+pub mod positions;
+pub mod reconciliations;
+pub mod report_queries;
+pub mod runs;
+
+pub use jobs::Lease;
+pub use kinds::{LedgerStatus, OverrideKind, RunKind};
+pub use ledger::{ClosedBatch, LedgerEntry, OpenBatch, PendingOp, Rejection};
+pub use overrides::{Override, OverrideHistory};
+pub use reconciliations::ReconciliationRow;
+pub use report_queries::{
+    FeedRunRow, LedgerCount, LedgerRow, OutstandingCount, Publication, RunRow,
+};
+pub use runs::LastFeedRun;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A state-store failure (the run stops: without its state it cannot be trusted).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The database failed.
+    #[error("state store {path}: {source}")]
+    Database {
+        /// The store.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The store holds something this build cannot read (a value outside its kinds, a
+    /// schema version newer than this build's).
+    #[error("state store {path}: {message}")]
+    Unreadable {
+        /// The store.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, StateError>;
+
+/// The embedded state store.
+#[derive(Clone)]
+pub struct StateStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// Now, as the store keeps times: RFC 3339 UTC with milliseconds (compared as text).
+fn now() -> String {
+    crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl StateStore {
+    /// Opens (creating if needed) the store at `path`, bringing its schema up to this
+    /// build's version.
+    pub async fn open(path: &Path) -> Result<StateStore> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let err = |source| StateError::Database {
+            path: path.to_path_buf(),
+            source,
+        };
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .map_err(err)?;
+        let store = StateStore {
+            pool,
+            path: path.to_path_buf(),
+        };
+        migrations::bring_up(&store).await?;
+        Ok(store)
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(sqlx::Error) -> StateError + '_ {
+        |source| StateError::Database {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn unreadable(&self, message: String) -> StateError {
+        StateError::Unreadable {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// Closes the pool (flushes WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
