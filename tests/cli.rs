@@ -212,3 +212,171 @@ fn a_feed_over_its_quarantine_threshold_ends_the_run_with_exit_code_1() {
         "the run still finished"
     );
 }
+
+/// A dataset this build does not know (行政强制 `xzqz`), defined only by a TOML file in
+/// `schema_dir`, is validated and snapshotted like a built-in one.
+#[test]
+fn a_dataset_defined_only_in_schema_dir_validates_and_snapshots() {
+    let w = Workdir::new();
+    let schema = w.path().join("schema");
+    std::fs::create_dir_all(&schema).unwrap();
+    std::fs::write(
+        schema.join("xzqz.toml"),
+        r#"
+dataset = "xzqz"
+name = "行政强制"
+key = ["QZ_XDR_SHXYM", "QZ_WSH"]
+decision_date = "QZ_JDRQ"
+
+[[field]]
+code = "QZ_XDR_MC"
+name = "当事人名称"
+type = "text"
+required = true
+max_len = 200
+subject_name = true
+
+[[field]]
+code = "QZ_XDR_SHXYM"
+name = "统一社会信用代码"
+type = "uscc"
+required = true
+
+[[field]]
+code = "QZ_WSH"
+name = "强制决定书文号"
+type = "text"
+required = true
+max_len = 64
+
+[[field]]
+code = "QZ_LB"
+name = "强制类别"
+type = "text"
+required = true
+code_list = ["查封场所设施财物", "扣押财物", "冻结存款汇款"]
+
+[[field]]
+code = "QZ_JDRQ"
+name = "决定日期"
+type = "date"
+required = true
+
+[[field]]
+code = "QZ_JG"
+name = "实施机关"
+type = "text"
+required = true
+"#,
+    )
+    .unwrap();
+    let mappings = w.path().join("xzqz_mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::write(
+        mappings.join("cgj_xzqz.toml"),
+        r#"
+feed = "cgj_xzqz"
+title = "城管局 行政强制"
+department = "同江市城市管理综合执法局"
+dataset = "xzqz"
+source_unit = "11230881MB00123433"
+
+[source]
+type = "file_drop"
+dir = "drop/xzqz"
+pattern = "*.csv"
+
+[[field]]
+to = "QZ_XDR_MC"
+from = "当事人名称"
+transforms = ["trim"]
+
+[[field]]
+to = "QZ_XDR_SHXYM"
+from = "统一社会信用代码"
+transforms = ["code"]
+
+[[field]]
+to = "QZ_WSH"
+from = "决定书文号"
+transforms = ["trim"]
+
+[[field]]
+to = "QZ_LB"
+from = "强制类别"
+transforms = ["trim"]
+
+[[field]]
+to = "QZ_JDRQ"
+from = "决定日期"
+transforms = ["date"]
+
+[[field]]
+to = "QZ_JG"
+from = "实施机关"
+transforms = ["trim"]
+"#,
+    )
+    .unwrap();
+    let drop = w.path().join("drop/xzqz");
+    std::fs::create_dir_all(&drop).unwrap();
+    let other = pipeline::domain::ids::complete_uscc("91230881MA1BC3D4").unwrap();
+    std::fs::write(
+        drop.join("2026-11.csv"),
+        format!(
+            "当事人名称,统一社会信用代码,决定书文号,强制类别,决定日期,实施机关\n\
+             同江市江华商贸有限公司,91110000802100433B,同城管强〔2026〕1号,扣押财物,2026-11-03,同江市城市管理综合执法局\n\
+             同江市北方建材有限公司,{other},同城管强〔2026〕2号,查封场所设施财物,2026/11/05,同江市城市管理综合执法局\n\
+             同江市某某商店,91110000802100433C,同城管强〔2026〕3号,扣押财物,2026-11-06,同江市城市管理综合执法局\n\
+             同江市江华商贸有限公司,91110000802100433B,同城管强〔2026〕1号,扣押财物,2026-11-03,同江市城市管理综合执法局\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        w.config(),
+        "data_dir = \"data\"\nmappings = \"xzqz_mappings\"\nschema_dir = \"schema\"\n",
+    )
+    .unwrap();
+    let o = w.xinyong(&["check"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("cgj_xzqz → xzqz"), "{}", stdout(&o));
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 0);
+    let r = w.latest_report();
+    let c = &r["feeds"][0]["counts"];
+    assert_eq!(
+        (&c["read"], &c["kept"], &c["quarantined"], &c["superseded"]),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{r}"
+    );
+    assert_eq!(c["quarantined_by_reason"]["uscc_check"], 1, "{r}");
+    let store = pipeline::snapshot::SnapshotStore::new(&w.data());
+    let mut documents = Vec::new();
+    store
+        .read_dataset("xzqz", None, |b| {
+            let col = pipeline::snapshot::str_col(&b, "QZ_WSH").unwrap();
+            let dates = pipeline::snapshot::str_col(&b, "QZ_JDRQ").unwrap();
+            for i in 0..b.num_rows() {
+                documents.push((col.value(i).to_string(), dates.value(i).to_string()));
+            }
+            Ok(())
+        })
+        .unwrap();
+    documents.sort();
+    assert_eq!(
+        documents,
+        [
+            ("同城管强〔2026〕1号".to_string(), "2026-11-03".to_string()),
+            ("同城管强〔2026〕2号".to_string(), "2026-11-05".to_string())
+        ]
+    );
+    assert!(w
+        .data()
+        .join("snapshot/dataset=xzqz/month=2026-11/data.parquet")
+        .exists());
+}

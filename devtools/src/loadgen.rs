@@ -161,13 +161,7 @@ fn date_text(rng: &mut SmallRng, d: chrono::NaiveDate) -> String {
 
 fn amount_text(yuan: u64, cents: u64, style: u32) -> String {
     let s = yuan.to_string();
-    let mut grouped = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
+    let grouped = crate::fixtures::thousands(yuan);
     match style {
         0 => format!("{grouped}.{cents:02}"),
         1 => s,

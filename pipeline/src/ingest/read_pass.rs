@@ -224,6 +224,102 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     })
 }
 
+/// What the ordering thread accumulates over the batches, in read order.
+struct Collector<'a> {
+    feed: &'a Feed,
+    run_id: &'a str,
+    spill_schema: SchemaRef,
+    counts: FeedCounts,
+    index: DedupeIndex,
+    quarantine: Quarantine,
+    register_entries: Option<Register>,
+    rows_per_file: HashMap<PathBuf, u64>,
+    /// Rows of the batches taken so far.
+    rows_before: u64,
+    /// Whether the dedupe index was sized for the whole input yet.
+    reserved: bool,
+}
+
+impl Collector<'_> {
+    /// Counts one batch's rows, quarantines the bad ones, offers the good ones to the
+    /// dedupe index, and returns its spill parts with their read-order numbers.
+    fn take(&mut self, batch: MappedBatch) -> Result<Vec<(String, RecordBatch)>, IngestError> {
+        let unit = batch.unit.clone();
+        *self.rows_per_file.entry(unit.path.clone()).or_default() += batch.rows.len() as u64;
+        // Read order: rows of earlier batches, then the place in this one.
+        let base = self.rows_before;
+        self.rows_before += batch.rows.len() as u64;
+        let counts = &mut self.counts;
+        for (pos, row) in batch.rows.into_iter().enumerate() {
+            let seq = base + pos as u64 + 1;
+            match row {
+                MappedRow::OutsideWindow => counts.outside_window += 1,
+                MappedRow::Bad(raw, p) => {
+                    counts.read += 1;
+                    counts.quarantined += 1;
+                    count_reason(counts, p.reason);
+                    self.quarantine.push(&unit, raw, p);
+                }
+                MappedRow::Good(g) => {
+                    counts.read += 1;
+                    if g.unknown_type {
+                        counts.uscc_unknown_type += 1;
+                    }
+                    self.index.offer(
+                        g.id,
+                        Winner {
+                            updated: g.updated,
+                            seq,
+                            version: g.version,
+                        },
+                    );
+                    if let (Some(reg), Some((code, org, regno))) =
+                        (self.register_entries.as_mut(), g.register)
+                    {
+                        if !code.is_empty() {
+                            reg.insert(&code, org.as_deref(), regno.as_deref());
+                        }
+                    }
+                }
+            }
+        }
+        self.quarantine.flush(self.feed, self.run_id)?;
+        batch
+            .parts
+            .into_iter()
+            .map(|p| {
+                let seqs: arrow_array::UInt64Array = p
+                    .positions
+                    .iter()
+                    .map(|pos| base + u64::from(*pos) + 1)
+                    .collect::<Vec<u64>>()
+                    .into();
+                let mut cols = p.columns.columns().to_vec();
+                cols.push(Arc::new(seqs));
+                let batch = RecordBatch::try_new(self.spill_schema.clone(), cols)
+                    .map_err(|e| IngestError::Internal(format!("spill columns: {e}")))?;
+                Ok((p.month, batch))
+            })
+            .collect()
+    }
+
+    /// Once enough batches show the rows per byte, reserves the index for the whole
+    /// input, with a margin for the batches read but still in flight.
+    fn reserve(&mut self, bytes: Option<(u64, u64)>) {
+        if self.reserved || self.rows_before < 64 * connectors::BATCH_ROWS as u64 {
+            return;
+        }
+        self.reserved = true;
+        if let Some((done, total)) = bytes {
+            if done > 0 && total >= done {
+                let per_byte = self.index.offered() as f64 / done as f64;
+                self.index
+                    .expect_rows((per_byte * total as f64 * 1.15) as usize);
+            }
+        }
+    }
+}
+
 /// Runs pass 1 over `source` (see the module comment).
 pub(super) fn read(
     feed: &Feed,
@@ -234,15 +330,7 @@ pub(super) fn read(
 ) -> Result<ReadPass, IngestError> {
     let ds = feed.dataset.clone();
     let bytes = source.progress();
-    let spill_schema = spill.schema().clone();
     let started = std::time::Instant::now();
-    let mut counts = FeedCounts::default();
-    let mut index = DedupeIndex::default();
-    let mut quarantine =
-        Quarantine::new(store.quarantine_file(&feed.name, opts.run_id), opts.dry_run);
-    let mut rows_per_file: HashMap<PathBuf, u64> = HashMap::new();
-    let mut rows_before: u64 = 0;
-    let mut reserved = false;
     let uscc_fields: Vec<usize> = ds
         .fields
         .iter()
@@ -250,17 +338,24 @@ pub(super) fn read(
         .filter(|(_, f)| f.ty == FieldType::Uscc)
         .map(|(i, _)| i)
         .collect();
-    let mut register_entries = (ds.code == REGISTER_DATASET).then(Register::default);
-
-    // Pass 1 as a pipeline: a reader thread decodes and parses, MAPPERS threads map,
-    // validate and hash, this thread puts batches back in file order and dedupes, and a
-    // writer thread spills. Channels are bounded, so memory stays a few batches deep.
+    let mut collector = Collector {
+        feed,
+        run_id: opts.run_id,
+        spill_schema: spill.schema().clone(),
+        counts: FeedCounts::default(),
+        index: DedupeIndex::default(),
+        quarantine: Quarantine::new(store.quarantine_file(&feed.name, opts.run_id), opts.dry_run),
+        register_entries: (ds.code == REGISTER_DATASET).then(Register::default),
+        rows_per_file: HashMap::new(),
+        rows_before: 0,
+        reserved: false,
+    };
     let map_cx = MapContext {
         feed,
         register: opts.register,
         window: opts.window,
         run_id: opts.run_id,
-        spill_schema: &spill_schema,
+        spill_schema: spill.schema(),
         uscc_fields: &uscc_fields,
     };
     let (source, spilled) = std::thread::scope(|scope| -> Result<_, IngestError> {
@@ -283,14 +378,16 @@ pub(super) fn read(
             source
         });
         let raw_rx = Arc::new(std::sync::Mutex::new(raw_rx));
-
         let (mapped_tx, mapped_rx) =
             std::sync::mpsc::sync_channel::<Result<MappedBatch, IngestError>>(MAPPERS);
         for _ in 0..MAPPERS {
             let (raw_rx, mapped_tx) = (raw_rx.clone(), mapped_tx.clone());
             let map_cx = &map_cx;
             scope.spawn(move || loop {
-                let next = raw_rx.lock().expect("not poisoned").recv();
+                let next = match raw_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => break,
+                };
                 let Ok(msg) = next else { break };
                 let out = msg
                     .map_err(IngestError::from)
@@ -304,89 +401,22 @@ pub(super) fn read(
         let (spill_tx, spill_rx) = std::sync::mpsc::sync_channel::<Vec<(String, RecordBatch)>>(4);
         let writer = scope.spawn(move || spill.write_from(spill_rx));
 
+        // Batches come back from the mappers in any order: put them back in read order.
         let mut waiting: std::collections::BTreeMap<u64, MappedBatch> =
             std::collections::BTreeMap::new();
         let mut next_no = 0u64;
-        for msg in mapped_rx {
+        'batches: for msg in mapped_rx {
             let mb = msg?;
             waiting.insert(mb.no, mb);
             while let Some(batch) = waiting.remove(&next_no) {
                 next_no += 1;
-                let unit = batch.unit.clone();
-                *rows_per_file.entry(unit.path.clone()).or_default() += batch.rows.len() as u64;
-                // Read order: rows of earlier batches, then the place in this one.
-                let base = rows_before;
-                rows_before += batch.rows.len() as u64;
-                for (pos, row) in batch.rows.into_iter().enumerate() {
-                    let seq = base + pos as u64 + 1;
-                    match row {
-                        MappedRow::OutsideWindow => counts.outside_window += 1,
-                        MappedRow::Bad(raw, p) => {
-                            counts.read += 1;
-                            counts.quarantined += 1;
-                            count_reason(&mut counts, p.reason);
-                            quarantine.push(&unit, raw, p);
-                        }
-                        MappedRow::Good(g) => {
-                            counts.read += 1;
-                            if g.unknown_type {
-                                counts.uscc_unknown_type += 1;
-                            }
-                            index.offer(
-                                g.id,
-                                Winner {
-                                    updated: g.updated,
-                                    seq,
-                                    version: g.version,
-                                },
-                            );
-                            if let (Some(reg), Some((code, org, regno))) =
-                                (register_entries.as_mut(), g.register)
-                            {
-                                if !code.is_empty() {
-                                    reg.insert(&code, org.as_deref(), regno.as_deref());
-                                }
-                            }
-                        }
-                    }
+                let parts = collector.take(batch)?;
+                if !parts.is_empty() && spill_tx.send(parts).is_err() {
+                    break 'batches;
                 }
-                quarantine.flush(feed, opts.run_id)?;
-                if !batch.parts.is_empty() {
-                    let parts: Vec<(String, RecordBatch)> = batch
-                        .parts
-                        .into_iter()
-                        .map(|p| {
-                            let seqs: arrow_array::UInt64Array = p
-                                .positions
-                                .iter()
-                                .map(|pos| base + u64::from(*pos) + 1)
-                                .collect::<Vec<u64>>()
-                                .into();
-                            let mut cols = p.columns.columns().to_vec();
-                            cols.push(Arc::new(seqs));
-                            (
-                                p.month,
-                                RecordBatch::try_new(spill_schema.clone(), cols)
-                                    .expect("spill columns match"),
-                            )
-                        })
-                        .collect();
-                    if spill_tx.send(parts).is_err() {
-                        break;
-                    }
-                }
-                (opts.progress)(counts.read, bytes.as_ref().map(|b| b.get()));
-                // Once enough batches show the rows per byte, reserve the index for the
-                // whole input, with a margin for the batches read but still in flight.
-                if !reserved && rows_before >= 64 * connectors::BATCH_ROWS as u64 {
-                    reserved = true;
-                    if let Some((done, total)) = bytes.as_ref().map(|b| b.get()) {
-                        if done > 0 && total >= done {
-                            let per_byte = index.offered() as f64 / done as f64;
-                            index.expect_rows((per_byte * total as f64 * 1.15) as usize);
-                        }
-                    }
-                }
+                let progress = bytes.as_ref().map(|b| b.get());
+                (opts.progress)(collector.counts.read, progress);
+                collector.reserve(progress);
                 crate::crashpoint::hit("ingest.batch");
             }
         }
@@ -400,33 +430,31 @@ pub(super) fn read(
         Ok((source, spilled))
     })?;
     let spilled_months = spilled?;
-    tracing::info!(feed = %feed.name, rows = counts.read, seconds = started.elapsed().as_secs_f64(), "read, mapped and spilled");
+    let c = collector;
+    tracing::info!(feed = %feed.name, rows = c.counts.read, seconds = started.elapsed().as_secs_f64(), "read, mapped and spilled");
     let files: Vec<FileRead> = source
         .completed()
         .iter()
         .map(|u| FileRead {
             path: u.display_name(),
             sha256: u.sha256.clone(),
-            rows: rows_per_file.get(&u.path).copied().unwrap_or(0),
+            rows: c.rows_per_file.get(&u.path).copied().unwrap_or(0),
             bytes: u.bytes,
             encoding: u.encoding.to_string(),
         })
         .collect();
-    let checkpoint = source.checkpoint();
-    let skipped_files = source
-        .skipped()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-
     Ok(ReadPass {
-        counts,
-        index,
-        quarantine,
-        register_entries,
+        counts: c.counts,
+        index: c.index,
+        quarantine: c.quarantine,
+        register_entries: c.register_entries,
         spilled_months,
         files,
-        skipped_files,
-        checkpoint,
+        skipped_files: source
+            .skipped()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        checkpoint: source.checkpoint(),
     })
 }

@@ -13,8 +13,9 @@
 // Handlers answer errors as ready-made responses; boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod routes;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as AxPath, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,8 +23,7 @@ use axum::Router;
 use pipeline::domain::reasons::UpstreamCode;
 use pipeline::domain::schema::{self, Dataset};
 use pipeline::platform::contract::{
-    self, digest, signing, valid_id, BatchStatus, ErrorBody, HeldRecord, Receipt, RecordPage,
-    RejectedRecord, Summary,
+    self, signing, valid_id, BatchStatus, ErrorBody, Receipt, RejectedRecord,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -266,7 +266,7 @@ impl Sim {
     /// Checks and applies a batch; returns the stored batch (or an error response).
     fn apply(&self, key: &str, body: &[u8], ready_at_ms: i64) -> Result<StoredBatch, Response> {
         let bad = |m: &str| error(StatusCode::BAD_REQUEST, "bad_request", m);
-        if body.len() > 2 * 1024 * 1024 {
+        if body.len() > contract::MAX_BODY_BYTES {
             return Err(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "batch_too_large",
@@ -310,26 +310,15 @@ impl Sim {
         if pipeline::domain::ids::check_uscc(unit).is_err() {
             return Err(error(StatusCode::BAD_REQUEST, "bad_source_unit", unit));
         }
-        if records.is_empty() || records.len() > 500 {
+        if records.is_empty() || records.len() > contract::MAX_BATCH_RECORDS {
             return Err(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "batch_too_large",
                 "1 to 500 records",
             ));
         }
-        for r in records {
-            let shape_ok = r["record_id"].as_str().is_some_and(|s| valid_id(s, 64))
-                && r["version"]
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty() && s.len() <= 128)
-                && matches!(r["op"].as_str(), Some("upsert") | Some("withdraw"))
-                && (r["op"] == "withdraw"
-                    || r["data"]
-                        .as_object()
-                        .is_some_and(|d| d.values().all(|x| x.is_string() || x.is_null())));
-            if !shape_ok {
-                return Err(bad("a record is not {record_id, op, version, data}"));
-            }
+        if !records.iter().all(record_has_contract_shape) {
+            return Err(bad("a record is not {record_id, op, version, data}"));
         }
         let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let group = format!("{dataset}|{unit}");
@@ -419,6 +408,20 @@ impl Sim {
     }
 }
 
+/// Whether a record of a batch has the contract's shape: `{record_id, op, version,
+/// data}` with every data value a string or null (a withdrawal needs no data).
+fn record_has_contract_shape(r: &Value) -> bool {
+    r["record_id"].as_str().is_some_and(|s| valid_id(s, 64))
+        && r["version"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty() && s.len() <= 128)
+        && matches!(r["op"].as_str(), Some("upsert") | Some("withdraw"))
+        && (r["op"] == "withdraw"
+            || r["data"]
+                .as_object()
+                .is_some_and(|d| d.values().all(|x| x.is_string() || x.is_null())))
+}
+
 /// The platform's own check of one record: the code of the first problem.
 fn check_record(ds: &Dataset, data: &Value) -> Result<(), (String, String)> {
     let values: Vec<String> = ds
@@ -433,213 +436,6 @@ fn check_record(ds: &Dataset, data: &Value) -> Result<(), (String, String)> {
             format!("{} {}: {}", f.code, f.name, v.reason),
         )
     })
-}
-
-async fn post_batch(
-    State(sim): State<Arc<Sim>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = sim.authenticate(&Method::POST, &uri, &headers, &body) {
-        return r;
-    }
-    let key = headers
-        .get("Idempotency-Key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let fault = sim.roll_fault();
-    if fault.is_some() {
-        sim.store.lock().expect("not poisoned").stats.faults += 1;
-    }
-    match fault {
-        Some(FaultKind::RateLimit) => {
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("Retry-After", "1"), ("Content-Type", "application/json")],
-                json!({"error": {"code": "rate_limited", "message": "slow down"}}).to_string(),
-            )
-                .into_response();
-        }
-        Some(FaultKind::ErrorBefore) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "injected failure before applying",
-            )
-        }
-        Some(FaultKind::DropBefore) => return dropped(),
-        _ => {}
-    }
-    let ready_at = if fault == Some(FaultKind::Accepted) {
-        now_ms() + sim.cfg.processing_ms as i64
-    } else {
-        0
-    };
-    let stored = match sim.apply(&key, &body, ready_at) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match fault {
-        Some(FaultKind::ErrorAfter) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "injected failure after applying",
-        ),
-        Some(FaultKind::DropAfter) => dropped(),
-        Some(FaultKind::Slow) => {
-            tokio::time::sleep(std::time::Duration::from_millis(sim.cfg.slow_ms)).await;
-            Sim::receipt_response(&stored)
-        }
-        _ => Sim::receipt_response(&stored),
-    }
-}
-
-async fn get_batch(
-    State(sim): State<Arc<Sim>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    AxPath(id): AxPath<String>,
-) -> Response {
-    if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
-        return r;
-    }
-    let store = sim.store.lock().expect("not poisoned");
-    match store.batches.get(&id) {
-        Some(b) => {
-            let mut r = Sim::receipt_response(b);
-            if r.status() == StatusCode::ACCEPTED {
-                *r.status_mut() = StatusCode::OK;
-            }
-            r
-        }
-        None => error(StatusCode::NOT_FOUND, "unknown_batch", "never received"),
-    }
-}
-
-fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
-    uri.query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), percent_decode(v)))
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The key of one reporting unit's holdings of one dataset, from the query string.
-fn holding_group(q: &HashMap<String, String>) -> String {
-    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
-    format!("{}|{}", get("dataset"), get("source_unit"))
-}
-
-async fn get_records(
-    State(sim): State<Arc<Sim>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
-        return r;
-    }
-    let q = query_map(&uri);
-    let group = holding_group(&q);
-    let size: usize = q
-        .get("page_size")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000)
-        .clamp(1, 5000);
-    let after = q.get("page_token").cloned().unwrap_or_default();
-    let store = sim.store.lock().expect("not poisoned");
-    let empty = BTreeMap::new();
-    let held = store.records.get(&group).unwrap_or(&empty);
-    let page: Vec<(&String, &Held)> = held
-        .range::<String, _>((
-            std::ops::Bound::Excluded(&after),
-            std::ops::Bound::Unbounded,
-        ))
-        .take(size + 1)
-        .collect();
-    let more = page.len() > size;
-    let records: Vec<HeldRecord> = page
-        .iter()
-        .take(size)
-        .map(|(id, h)| HeldRecord {
-            record_id: (*id).clone(),
-            version: h.version.clone(),
-            status: h.status.clone(),
-            received_at: Some(h.received_at.clone()),
-        })
-        .collect();
-    let next_page_token = if more {
-        page.get(size - 1).map(|(id, _)| (*id).clone())
-    } else {
-        None
-    };
-    ok_json(
-        StatusCode::OK,
-        &RecordPage {
-            records,
-            next_page_token,
-        },
-    )
-}
-
-async fn get_summary(
-    State(sim): State<Arc<Sim>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
-        return r;
-    }
-    let q = query_map(&uri);
-    let group = holding_group(&q);
-    let store = sim.store.lock().expect("not poisoned");
-    let empty = BTreeMap::new();
-    let held = store.records.get(&group).unwrap_or(&empty);
-    let active = held
-        .values()
-        .filter(|h| h.status == contract::ACTIVE)
-        .count() as u64;
-    let d = digest(
-        held.iter()
-            .map(|(id, h)| (id.as_str(), h.version.as_str(), h.status.as_str())),
-    );
-    ok_json(
-        StatusCode::OK,
-        &Summary {
-            active,
-            withdrawn: held.len() as u64 - active,
-            digest: d,
-        },
-    )
-}
-
-async fn sim_stats(State(sim): State<Arc<Sim>>) -> Response {
-    let store = sim.store.lock().expect("not poisoned");
-    let held: usize = store.records.values().map(|m| m.len()).sum();
-    let mut v = serde_json::to_value(&store.stats).expect("stats serialise");
-    v["records_held"] = json!(held);
-    v["platform"] = json!(sim.cfg.name);
-    ok_json(StatusCode::OK, &v)
 }
 
 /// The simulator's routes.
@@ -657,14 +453,14 @@ pub fn router(cfg: SimConfig) -> Router {
         nonces: Mutex::new(HashMap::new()),
     });
     Router::new()
-        .route(contract::BATCHES_PATH, post(post_batch))
+        .route(contract::BATCHES_PATH, post(routes::post_batch))
         .route(
             &format!("{}/{{id}}", contract::BATCHES_PATH),
-            get(get_batch),
+            get(routes::get_batch),
         )
-        .route("/api/v1/records", get(get_records))
-        .route("/api/v1/summary", get(get_summary))
-        .route("/sim/stats", get(sim_stats))
+        .route("/api/v1/records", get(routes::get_records))
+        .route("/api/v1/summary", get(routes::get_summary))
+        .route("/sim/stats", get(routes::sim_stats))
         .with_state(sim)
 }
 
