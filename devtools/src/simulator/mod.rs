@@ -458,8 +458,8 @@ pub fn router(cfg: SimConfig) -> Router {
             &format!("{}/{{id}}", contract::BATCHES_PATH),
             get(routes::get_batch),
         )
-        .route("/api/v1/records", get(routes::get_records))
-        .route("/api/v1/summary", get(routes::get_summary))
+        .route(contract::RECORDS_PATH, get(routes::get_records))
+        .route(contract::SUMMARY_PATH, get(routes::get_summary))
         .route("/sim/stats", get(routes::sim_stats))
         .with_state(sim)
 }

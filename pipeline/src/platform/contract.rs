@@ -25,6 +25,11 @@ pub const MAX_PAGE_SIZE: usize = 5000;
 /// `POST` here to send a batch.
 pub const BATCHES_PATH: &str = "/api/v1/batches";
 
+/// `GET` here for a page of the record listing (`records_path` adds the query).
+pub const RECORDS_PATH: &str = "/api/v1/records";
+/// `GET` here for the summary (`summary_path` adds the query).
+pub const SUMMARY_PATH: &str = "/api/v1/summary";
+
 /// Where a batch's receipt is polled.
 pub fn batch_path(batch_id: &str) -> String {
     format!("{BATCHES_PATH}/{}", percent_encode(batch_id))
@@ -33,7 +38,7 @@ pub fn batch_path(batch_id: &str) -> String {
 /// One page of a reporting unit's holdings of a dataset.
 pub fn records_path(dataset: &str, source_unit: &str, page_size: usize, token: &str) -> String {
     format!(
-        "/api/v1/records?dataset={}&source_unit={}&page_size={page_size}&page_token={}",
+        "{RECORDS_PATH}?dataset={}&source_unit={}&page_size={page_size}&page_token={}",
         percent_encode(dataset),
         percent_encode(source_unit),
         percent_encode(token)
@@ -43,7 +48,7 @@ pub fn records_path(dataset: &str, source_unit: &str, page_size: usize, token: &
 /// The summary of a reporting unit's holdings of a dataset.
 pub fn summary_path(dataset: &str, source_unit: &str) -> String {
     format!(
-        "/api/v1/summary?dataset={}&source_unit={}",
+        "{SUMMARY_PATH}?dataset={}&source_unit={}",
         percent_encode(dataset),
         percent_encode(source_unit)
     )

@@ -432,7 +432,7 @@ pub fn reconciliations(r: &OfficeReport) -> Table {
 pub fn china_time_text(at: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(at)
         .map(|t| {
-            t.with_timezone(&timeliness::china_time())
+            t.with_timezone(&crate::clock::CHINA)
                 .format("%Y-%m-%d %H:%M")
                 .to_string()
         })

@@ -5,19 +5,7 @@
 //! one working day late.
 
 use crate::domain::calendar::{Calendar, SHUANGGONGSHI_DAYS};
-use chrono::{DateTime, FixedOffset, NaiveDate};
-
-/// China Standard Time, in which dates are read.
-pub fn china_time() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
-}
-
-/// The date in China of an RFC 3339 timestamp (`None` when it does not parse).
-pub fn china_date(timestamp: &str) -> Option<NaiveDate> {
-    DateTime::parse_from_rfc3339(timestamp)
-        .ok()
-        .map(|t| t.with_timezone(&china_time()).date_naive())
-}
+use chrono::NaiveDate;
 
 /// The verdict on one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +154,10 @@ mod tests {
         assert_eq!(on_time_share(3, 1), Some(0.75));
         assert_eq!(on_time_share(0, 0), None);
         // 17:00 UTC is already the next day in China.
-        assert_eq!(china_date("2026-11-27T17:00:00Z"), Some(d("2026-11-28")));
-        assert_eq!(china_date("not a time"), None);
+        assert_eq!(
+            crate::clock::china_date_of("2026-11-27T17:00:00Z"),
+            Some(d("2026-11-28"))
+        );
+        assert_eq!(crate::clock::china_date_of("not a time"), None);
     }
 }

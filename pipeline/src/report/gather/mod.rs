@@ -13,8 +13,9 @@
 //! not counted); dates missing, unreadable or outside the calendar's years are "not
 //! computable" and listed, never guessed.
 
-use super::timeliness::{self, china_date, china_time, Verdict};
+use super::timeliness::{self, Verdict};
 use super::*;
+use crate::clock::{china_date_of as china_date, CHINA};
 use crate::domain::calendar::{Calendar, OBJECTION_DAYS};
 use crate::domain::masking::{mask_id_number, mask_ids_in_text, mask_name, NATURAL_PERSON};
 use crate::domain::schema::{registry, Dataset, FieldType};
@@ -141,7 +142,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 }
 
 fn china_midnight(d: NaiveDate) -> DateTime<Utc> {
-    china_time()
+    CHINA
         .from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"))
         .single()
         .expect("UTC+8 has no ambiguous times")
@@ -220,7 +221,7 @@ fn run_window(run: RunRow) -> Window {
         .and_then(|t| parse(t).ok())
         .map(|t| t + chrono::Duration::milliseconds(1))
         .unwrap_or_else(crate::clock::now);
-    let end_day = to.with_timezone(&china_time()).date_naive();
+    let end_day = to.with_timezone(&CHINA).date_naive();
     Window {
         info: PeriodInfo {
             kind: "run".into(),
