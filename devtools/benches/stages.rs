@@ -63,7 +63,7 @@ fn date_parse_10k(bencher: divan::Bencher) {
     bencher.bench(|| {
         dates
             .iter()
-            .filter(|d| pipeline::stages::transforms::parse_date(d, false).is_some())
+            .filter(|d| pipeline::mapping::transforms::parse_date(d, false).is_some())
             .count()
     });
 }

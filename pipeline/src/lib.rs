@@ -6,7 +6,7 @@
 //!
 //! - [`mapping`]: a department's mapping file becomes a [`mapping::Feed`]; its source
 //!   (a `connectors` source) yields raw rows;
-//! - [`stages`]: map (with [`stages::transforms`]), validate, resolve legacy codes,
+//! - [`stages`]: map (with [`mapping::transforms`]), validate, resolve legacy codes,
 //!   dedupe — what happens to one row and to the rows of one feed;
 //! - [`ingest`]: drives one feed through the stages into the snapshot, in one direction;
 //! - [`snapshot`]: the Parquet snapshot and the quarantine — layout, writing, atomic

@@ -7,8 +7,9 @@
 //! transform, key); the source columns are checked against each file's header before
 //! any of its rows move. Both kinds of error name the mapping file and line.
 
+pub mod transforms;
+
 use crate::domain::schema::{self, Dataset};
-use crate::stages::transforms::Transform;
 use connectors::header::normalise_header;
 use connectors::SourceConfig;
 use serde::Deserialize;
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toml::Spanned;
+use transforms::Transform;
 
 /// Values treated as "no value" when a department writes them in a cell.
 pub const DEFAULT_NULL_MARKERS: [&str; 12] = [

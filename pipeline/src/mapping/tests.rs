@@ -1,7 +1,7 @@
 //! Mapping files: errors name the file and line; rows map and fail in field order.
 
 use super::*;
-use crate::stages::transforms::trim;
+use crate::mapping::transforms::trim;
 use connectors::{InputUnit, RawRow};
 use std::path::PathBuf;
 

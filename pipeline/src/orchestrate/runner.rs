@@ -266,13 +266,13 @@ async fn run_with_id(
         "run started"
     );
     let mut reports = Vec::new();
-    let mut register = Arc::new(Register::load(&store)?);
+    let mut register = Arc::new(store.register()?);
     for feed in &selected {
         let result = ingest_one(config, opts, &run_id, &state, &store, feed, &register).await?;
         let report = match result {
             Ok(mut out) => {
                 if let Some(read) = out.register_entries.take() {
-                    let mut merged = Register::load(&store)?;
+                    let mut merged = store.register()?;
                     merged.merge(read);
                     register = Arc::new(merged);
                     tracing::info!(entities = register.len(), "legal-entity register updated");

@@ -228,7 +228,7 @@ impl SnapshotRows {
         match id.updated_at {
             Some(t) => self
                 .updated
-                .append_value(crate::stages::transforms::iso_datetime(t)),
+                .append_value(crate::mapping::transforms::iso_datetime(t)),
             None => self.updated.append_null(),
         }
         self.file.append_value(from.source_file);

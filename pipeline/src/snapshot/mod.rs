@@ -28,6 +28,7 @@ pub use layout::*;
 pub use manifest::{Manifest, PartitionEntry};
 
 use crate::domain::identity::pack_id;
+use crate::stages::resolve::Register;
 use arrow_array::{Array, RecordBatch};
 use std::path::{Path, PathBuf};
 
@@ -96,6 +97,34 @@ pub struct SnapshotStore {
 }
 
 impl SnapshotStore {
+    /// The legal-entity register as its snapshot holds it (empty when there is none
+    /// yet), for the resolve stage.
+    pub fn register(&self) -> Result<Register> {
+        let mut r = Register::default();
+        self.read_dataset(
+            crate::stages::resolve::REGISTER_DATASET,
+            Some(&["FR_SHXYM", "FR_ZZJG", "FR_GSZC"]),
+            |b| {
+                let codes = str_col(&b, "FR_SHXYM").expect("register has FR_SHXYM");
+                let orgs = str_col(&b, "FR_ZZJG").expect("register has FR_ZZJG");
+                let regnos = str_col(&b, "FR_GSZC").expect("register has FR_GSZC");
+                for i in 0..b.num_rows() {
+                    if codes.is_null(i) {
+                        continue;
+                    }
+                    let code = codes.value(i).to_string();
+                    r.insert(
+                        &code,
+                        (!orgs.is_null(i)).then(|| orgs.value(i)),
+                        (!regnos.is_null(i)).then(|| regnos.value(i)),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        Ok(r)
+    }
+
     /// A store under a data directory.
     pub fn new(data_dir: &Path) -> Self {
         SnapshotStore {
@@ -233,7 +262,7 @@ fn scan_file_identity(month: &str, path: &Path, each: &IdentityVisitor<'_>) -> R
                 if upd.is_null(i) {
                     i64::MIN
                 } else {
-                    crate::stages::transforms::parse_datetime(upd.value(i))
+                    crate::mapping::transforms::parse_datetime(upd.value(i))
                         .map(|t| t.and_utc().timestamp())
                         .unwrap_or(i64::MIN)
                 }

@@ -5,8 +5,9 @@
 //! in field order.
 
 use super::resolve::Register;
-use super::transforms::{self, trim};
+pub use super::RowProblem;
 use crate::domain::reasons::Reason;
+use crate::mapping::transforms::{self, trim};
 use crate::mapping::{Feed, FieldSource, MappingError};
 use chrono::NaiveDateTime;
 use connectors::InputUnit;
@@ -66,17 +67,6 @@ pub struct Mapped<'a> {
     pub values: Vec<Cow<'a, str>>,
     /// The update time, when the feed has one.
     pub updated_at: Option<NaiveDateTime>,
-}
-
-/// Why a row cannot become a record: the first problem in field order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowProblem {
-    /// Why.
-    pub reason: Reason,
-    /// The provincial field (or source column) concerned.
-    pub field: String,
-    /// The value as it was in the source cell.
-    pub value: String,
 }
 
 impl Feed {

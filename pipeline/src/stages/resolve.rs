@@ -5,13 +5,11 @@
 //! code answers for its organization code even where the register's own column is empty.
 //! The register's feed is read first in a run, so the others resolve with it at once.
 
-use super::map::RowProblem;
+use super::RowProblem;
 use crate::domain::ids;
 use crate::domain::reasons::Reason;
 use crate::domain::schema::FieldType;
 use crate::mapping::Feed;
-use crate::snapshot::{self, SnapshotError, SnapshotStore};
-use arrow_array::Array;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -30,33 +28,6 @@ fn org_key(v: &str) -> String {
 }
 
 impl Register {
-    /// Loads the register from its snapshot (empty when there is none yet).
-    pub fn load(store: &SnapshotStore) -> Result<Register, SnapshotError> {
-        let mut r = Register::default();
-        store.read_dataset(
-            REGISTER_DATASET,
-            Some(&["FR_SHXYM", "FR_ZZJG", "FR_GSZC"]),
-            |b| {
-                let codes = snapshot::str_col(&b, "FR_SHXYM").expect("register has FR_SHXYM");
-                let orgs = snapshot::str_col(&b, "FR_ZZJG").expect("register has FR_ZZJG");
-                let regnos = snapshot::str_col(&b, "FR_GSZC").expect("register has FR_GSZC");
-                for i in 0..b.num_rows() {
-                    if codes.is_null(i) {
-                        continue;
-                    }
-                    let code = codes.value(i).to_string();
-                    r.insert(
-                        &code,
-                        (!orgs.is_null(i)).then(|| orgs.value(i)),
-                        (!regnos.is_null(i)).then(|| regnos.value(i)),
-                    );
-                }
-                Ok(())
-            },
-        )?;
-        Ok(r)
-    }
-
     /// Adds one registered entity.
     pub fn insert(&mut self, code: &str, org: Option<&str>, regno: Option<&str>) {
         if code.len() == 18 {

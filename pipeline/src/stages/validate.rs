@@ -47,7 +47,7 @@ impl Dataset {
         match f.ty {
             FieldType::Text => {}
             FieldType::Date => {
-                let ok = super::transforms::parse_iso_date(v).is_some();
+                let ok = crate::mapping::transforms::parse_iso_date(v).is_some();
                 if !ok {
                     return Err(Reason::BadDate);
                 }
