@@ -7,6 +7,7 @@ mod backfill;
 mod bench_semantics;
 mod cli;
 mod crash;
+mod hostile;
 mod http_feed;
 mod jobs;
 mod push_faults;

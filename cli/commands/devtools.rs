@@ -54,6 +54,9 @@ pub struct SimulateArgs {
     /// Reject records whose id starts with this prefix (bad_value), for tests of rejections.
     #[arg(long)]
     pub reject_prefix: Option<String>,
+    /// Share of reads (summary, listing, polls) that meet a fault (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub read_fault_rate: f64,
 }
 
 /// What load to generate.
@@ -126,6 +129,7 @@ pub async fn simulate(a: SimulateArgs) -> anyhow::Result<i32> {
         seed: a.seed,
         state_file: a.state_file,
         reject_prefix: a.reject_prefix,
+        read_fault_rate: a.read_fault_rate,
     };
     let running = simulator::start(cfg, &a.listen)
         .await

@@ -11,8 +11,10 @@ pub mod cells;
 pub mod encoding;
 pub mod header;
 pub mod registry;
+pub mod retry;
 pub mod signing;
 pub mod sources;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -140,6 +140,7 @@ fn config(base_url: &str, token_env: &str) -> HttpConfig {
         max_attempts: 5,
         backoff_ms: 5,
         timeout_seconds: 5.0,
+        max_body_bytes: 1 << 20,
     }
 }
 

@@ -60,6 +60,7 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<RunRep
                         .join(format!("{}.json", p.name)),
                 ),
                 reject_prefix: None,
+                read_fault_rate: 0.0,
             },
             "127.0.0.1:0",
         )

@@ -84,6 +84,13 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for p in &raw.platform {
+            if let Err(message) = p.check_limits() {
+                return Err(MappingError {
+                    file: path.to_path_buf(),
+                    line: 0,
+                    message,
+                });
+            }
             if !names.insert(p.name.clone()) {
                 return Err(MappingError {
                     file: path.to_path_buf(),

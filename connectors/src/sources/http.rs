@@ -70,6 +70,13 @@ pub struct HttpConfig {
     /// Per-request timeout.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: f64,
+    /// The longest answer read, in bytes (a longer one fails the feed).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 /// Pagination styles.
@@ -193,7 +200,16 @@ impl HttpSource {
                 ))
             }
         };
-        let client = reqwest::Client::builder()
+        if !(cfg.timeout_seconds.is_finite()
+            && cfg.timeout_seconds > 0.0
+            && cfg.timeout_seconds <= 3600.0)
+        {
+            return Err(config_error(format!(
+                "timeout_seconds = {} is not a number of seconds from 0 to 3600",
+                cfg.timeout_seconds
+            )));
+        }
+        let client = crate::wire::client_builder()
             .timeout(Duration::from_secs_f64(cfg.timeout_seconds))
             .build()
             .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
@@ -230,85 +246,94 @@ impl HttpSource {
         }
     }
 
-    /// One GET with retries: the parsed JSON body.
+    /// One GET with retries (the shared policy of [`crate::retry`]): the parsed JSON
+    /// body. Timeouts, lost connections, 429 (after its `Retry-After`) and 5xx are
+    /// retried; a redirect, another 4xx or an answer over the cap fail the feed.
     fn get(&self, params: &[(String, String)]) -> Result<Value> {
         let url = format!(
             "{}/{}",
             self.cfg.base_url.trim_end_matches('/'),
             self.cfg.path.trim_start_matches('/')
         );
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut req = self.client.get(&url).query(params);
-            if let Some((app, secret)) = &self.hmac {
-                // Sign the path and query exactly as they will be sent.
-                let built = self
-                    .client
-                    .get(&url)
-                    .query(params)
-                    .build()
-                    .map_err(|e| self.fail(format!("{url}: {e}")))?;
-                let u = built.url();
-                let path_q = match u.query() {
-                    Some(q) => format!("{}?{q}", u.path()),
-                    None => u.path().to_string(),
-                };
-                for (k, v) in crate::signing::auth_headers(app, secret, "GET", &path_q, b"") {
-                    req = req.header(k, v);
-                }
-            }
-            if let Some(t) = &self.token {
-                req = req.header(
-                    self.cfg.token_header.as_str(),
-                    format!("{}{t}", self.cfg.token_prefix),
-                );
-            }
-            let outcome = self.runtime.block_on(async {
-                let resp = req.send().await?;
-                let status = resp.status();
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let body = resp.text().await?;
-                Ok::<_, reqwest::Error>((status, retry_after, body))
-            });
-            let backoff = Duration::from_millis(
-                self.cfg
-                    .backoff_ms
-                    .saturating_mul(1 << (attempt - 1).min(16))
-                    .min(30_000),
-            );
-            let (wait, why) = match outcome {
-                Ok((status, _, body)) if status.is_success() => {
-                    return serde_json::from_str(&body).map_err(|e| {
-                        self.fail(format!(
-                            "{url}: the response is not JSON ({e}): {}",
-                            excerpt(&body)
-                        ))
-                    });
-                }
-                Ok((status, retry_after, _)) if status.as_u16() == 429 => (
-                    retry_after.map_or(backoff, |s| Duration::from_secs(s.min(60))),
-                    format!("HTTP {status}"),
-                ),
-                Ok((status, _, body)) if status.is_server_error() => {
-                    (backoff, format!("HTTP {status}: {}", excerpt(&body)))
-                }
-                Ok((status, _, body)) => {
-                    return Err(self.fail(format!("{url}: HTTP {status}: {}", excerpt(&body))))
-                }
-                Err(e) => (backoff, format!("{e}")),
+        let policy = crate::retry::Backoff::attempts(
+            self.cfg.max_attempts,
+            Duration::from_millis(self.cfg.backoff_ms),
+            Duration::from_secs(30),
+        );
+        let body = self
+            .runtime
+            .block_on(crate::retry::retry(&policy, |attempt| {
+                self.attempt(&url, params, attempt)
+            }))
+            .map_err(|e| self.fail(format!("{url}: {e}")))?;
+        serde_json::from_str(&body).map_err(|e| {
+            self.fail(format!(
+                "{url}: the response is not JSON ({e}): {}",
+                excerpt(&body)
+            ))
+        })
+    }
+
+    /// One signed GET, and what its answer means.
+    async fn attempt(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        attempt: u32,
+    ) -> crate::retry::Verdict<String> {
+        use crate::retry::Verdict;
+        let mut req = self.client.get(url).query(params);
+        if let Some((app, secret)) = &self.hmac {
+            // Sign the path and query exactly as they will be sent.
+            let built = match self.client.get(url).query(params).build() {
+                Ok(b) => b,
+                Err(e) => return Verdict::Fatal(e.to_string()),
             };
-            if attempt >= self.cfg.max_attempts {
-                return Err(self.fail(format!(
-                    "{url}: gave up after {attempt} attempts; last: {why}"
-                )));
+            let u = built.url();
+            let path_q = match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_string(),
+            };
+            for (k, v) in crate::signing::auth_headers(app, secret, "GET", &path_q, b"") {
+                req = req.header(k, v);
             }
-            tracing::warn!(feed = %self.feed, attempt, wait_ms = wait.as_millis() as u64, reason = %why, "HTTP request retried");
-            std::thread::sleep(wait);
+        }
+        if let Some(t) = &self.token {
+            req = req.header(
+                self.cfg.token_header.as_str(),
+                format!("{}{t}", self.cfg.token_prefix),
+            );
+        }
+        let retry = |why: String, after: Option<Duration>| {
+            tracing::warn!(feed = %self.feed, attempt, reason = %why, "HTTP request retried");
+            Verdict::Retry { why, after }
+        };
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return retry(e.to_string(), None),
+        };
+        let status = resp.status();
+        if status.is_redirection() {
+            return Verdict::Fatal(crate::wire::redirect_refused(status, resp.headers()));
+        }
+        let after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::wire::retry_after(v, chrono::Utc::now()))
+            .map(|d| d.min(Duration::from_secs(60)));
+        let body = match crate::wire::read_capped(resp, self.cfg.max_body_bytes).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e @ crate::wire::BodyError::TooLong { .. }) => {
+                return Verdict::Fatal(e.to_string())
+            }
+            Err(e) => return retry(e.to_string(), None),
+        };
+        match status.as_u16() {
+            200..=299 => Verdict::Done(body),
+            429 => retry(format!("HTTP {status}"), after),
+            500..=599 => retry(format!("HTTP {status}: {}", excerpt(&body)), None),
+            _ => Verdict::Fatal(format!("HTTP {status}: {}", excerpt(&body))),
         }
     }
 }

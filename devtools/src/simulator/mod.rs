@@ -86,6 +86,9 @@ pub struct SimConfig {
     /// Records whose id starts with this prefix are rejected with `bad_value`, standing
     /// in for a provincial rule the city does not know (tests of per-record rejection).
     pub reject_prefix: Option<String>,
+    /// Share of reads (summary, listing, batch polls) that meet a fault: 429, 503 or a
+    /// dropped connection (0: none).
+    pub read_fault_rate: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,6 +244,36 @@ impl Sim {
         } else {
             None
         }
+    }
+
+    /// The fault a read meets, if any: 429, 503 before answering, or a dropped
+    /// connection.
+    fn roll_read_fault(&self) -> Option<Response> {
+        if self.cfg.read_fault_rate <= 0.0 {
+            return None;
+        }
+        let mut rng = self.rng.lock().expect("not poisoned");
+        if rng.random::<f64>() >= self.cfg.read_fault_rate {
+            return None;
+        }
+        let kind = rng.random_range(0..3);
+        drop(rng);
+        self.store.lock().expect("not poisoned").stats.faults += 1;
+        Some(match kind {
+            0 => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("Retry-After", "0.2"), ("Content-Type", "application/json")],
+                serde_json::to_string(&ErrorBody::new("rate_limited", "slow down"))
+                    .unwrap_or_default(),
+            )
+                .into_response(),
+            1 => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "injected failure of a read",
+            ),
+            _ => dropped(),
+        })
     }
 
     fn persist(&self, store: &Store) {

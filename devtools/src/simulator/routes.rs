@@ -80,6 +80,9 @@ pub(super) async fn get_batch(
     if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
         return r;
     }
+    if let Some(r) = sim.roll_read_fault() {
+        return r;
+    }
     let store = sim.store.lock().expect("not poisoned");
     match store.batches.get(&id) {
         Some(b) => {
@@ -134,6 +137,9 @@ pub(super) async fn get_records(
     if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
         return r;
     }
+    if let Some(r) = sim.roll_read_fault() {
+        return r;
+    }
     let q = query_map(&uri);
     let group = holding_group(&q);
     let size: usize = q
@@ -183,6 +189,9 @@ pub(super) async fn get_summary(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = sim.authenticate(&Method::GET, &uri, &headers, b"") {
+        return r;
+    }
+    if let Some(r) = sim.roll_read_fault() {
         return r;
     }
     let q = query_map(&uri);

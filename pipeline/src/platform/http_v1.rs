@@ -1,10 +1,19 @@
 //! The v1 dialect (shared/upstream-api.md) over HTTP: signed requests, and what each
 //! answer means — a receipt, still processing, come back later, worth another try, or a
-//! refusal. The retry loop around a batch is [`super::delivery`]'s.
+//! refusal. Redirects are never followed (a 3xx is a refusal naming its `Location`),
+//! every body is read through a cap, `Retry-After` is read as seconds or a date and
+//! clamped. The retries around a batch are [`super::delivery`]'s; reads (summary,
+//! listing) retry under the same policy ([`connectors::retry`]) within the platform's
+//! budget.
 
 use super::contract::{self, signing, Receipt, RecordPage, Summary};
 use super::{Exchange, Platform, PlatformConfig, PlatformError, SendOutcome, WireStats};
-use std::time::Duration;
+use connectors::retry::{retry, Backoff, Verdict};
+use connectors::wire;
+use std::time::{Duration, Instant};
+
+/// The longest receipt or listing page read; a longer answer is a protocol error.
+pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
 /// A signed HTTP client of one v1 platform.
 pub struct HttpV1 {
@@ -22,7 +31,7 @@ impl HttpV1 {
     /// A client for a platform.
     pub fn new(config: PlatformConfig) -> Result<Self, String> {
         let secret = config.resolve_secret()?;
-        let http = reqwest::Client::builder()
+        let http = wire::client_builder()
             .timeout(Duration::from_secs_f64(config.timeout_seconds))
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(2)
@@ -75,7 +84,9 @@ impl HttpV1 {
         req.send().await
     }
 
-    /// GET a JSON document (signed).
+    /// GET a JSON document (signed), retried under the shared policy within the
+    /// platform's budget: transport faults, 429 and 5xx are tried again; a redirect,
+    /// another status, an answer over the cap or not of the contract's form is final.
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         path_q: &str,
@@ -85,15 +96,56 @@ impl HttpV1 {
             request: format!("GET {path_q}"),
             message,
         };
-        let resp = self
-            .request(reqwest::Method::GET, path_q, None, None)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| fail(e.to_string()))?;
-        if !status.is_success() {
-            return Err(fail(format!("{status}: {}", excerpt(&text))));
-        }
+        let deadline = Instant::now() + Duration::from_secs_f64(self.config.retry_budget_seconds);
+        let text = retry(&Backoff::until(deadline), |_| async {
+            let resp = self.request(reqwest::Method::GET, path_q, None, None).await;
+            let resp = match resp {
+                Ok(r) => r,
+                Err(e) => {
+                    self.bump(|s| s.transport_errors += 1);
+                    return Verdict::Retry {
+                        why: format!("transport: {e}"),
+                        after: None,
+                    };
+                }
+            };
+            let status = resp.status();
+            if status.is_redirection() {
+                return Verdict::Fatal(wire::redirect_refused(status, resp.headers()));
+            }
+            let after = retry_after(&resp);
+            let text = match wire::read_capped(resp, MAX_ANSWER_BYTES).await {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e @ wire::BodyError::TooLong { .. }) => return Verdict::Fatal(e.to_string()),
+                Err(e) => {
+                    self.bump(|s| s.transport_errors += 1);
+                    return Verdict::Retry {
+                        why: e.to_string(),
+                        after: None,
+                    };
+                }
+            };
+            match status.as_u16() {
+                200..=299 => Verdict::Done(text),
+                429 => {
+                    self.bump(|s| s.rate_limited += 1);
+                    Verdict::Retry {
+                        why: "429 rate_limited".into(),
+                        after: Some(after.unwrap_or(Duration::from_secs(1))),
+                    }
+                }
+                500..=599 if status.as_u16() != 501 => {
+                    self.bump(|s| s.server_errors += 1);
+                    Verdict::Retry {
+                        why: format!("{status}: {}", excerpt(&text)),
+                        after: None,
+                    }
+                }
+                _ => Verdict::Fatal(format!("{status}: {}", excerpt(&text))),
+            }
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| fail(format!("not the contract's JSON: {e}")))
     }
 
@@ -107,18 +159,24 @@ impl HttpV1 {
             }
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        let text = match resp.text().await {
-            Ok(t) => t,
+        if resp.status().is_redirection() {
+            return Exchange::Final(SendOutcome::Refused {
+                status,
+                answer: wire::redirect_refused(resp.status(), resp.headers()),
+            });
+        }
+        let retry_after = retry_after(&resp);
+        let text = match wire::read_capped(resp, MAX_ANSWER_BYTES).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e @ wire::BodyError::TooLong { .. }) => {
+                return Exchange::Final(SendOutcome::Refused {
+                    status,
+                    answer: format!("protocol error: {e}"),
+                })
+            }
             Err(e) => {
                 self.bump(|s| s.transport_errors += 1);
-                return Exchange::Retry(format!(
-                    "connection lost reading the answer ({status}): {e}"
-                ));
+                return Exchange::Retry(format!("({status}) {e}"));
             }
         };
         match status {
@@ -137,7 +195,7 @@ impl HttpV1 {
             429 => {
                 self.bump(|s| s.rate_limited += 1);
                 Exchange::RetryAfter(
-                    Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 300.0)),
+                    retry_after.unwrap_or(Duration::from_secs(1)),
                     "429 rate_limited".into(),
                 )
             }
@@ -151,6 +209,14 @@ impl HttpV1 {
             }),
         }
     }
+}
+
+/// The wait an answer's `Retry-After` asks for (seconds or an HTTP date, clamped).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| wire::retry_after(v, chrono::Utc::now()))
 }
 
 #[async_trait::async_trait]

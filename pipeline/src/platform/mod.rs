@@ -87,8 +87,35 @@ impl PlatformConfig {
         })
     }
 
+    /// Checks the limits a configuration sets: a negative, NaN or absurd value is an
+    /// error naming the platform and the key, before anything uses it.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let seconds = |key: &str, v: f64, max: f64| {
+            if v.is_finite() && v > 0.0 && v <= max {
+                Ok(())
+            } else {
+                Err(format!(
+                    "platform {}: {key} = {v} is not a number of seconds above 0 and at most {max}",
+                    self.name
+                ))
+            }
+        };
+        seconds("timeout_seconds", self.timeout_seconds, 3600.0)?;
+        seconds("retry_budget_seconds", self.retry_budget_seconds, 86_400.0)?;
+        if !(1..=contract::MAX_BATCH_RECORDS).contains(&self.batch_records) {
+            return Err(format!(
+                "platform {}: batch_records = {} is not from 1 to {}",
+                self.name,
+                self.batch_records,
+                contract::MAX_BATCH_RECORDS
+            ));
+        }
+        Ok(())
+    }
+
     /// A client of this platform in its dialect.
     pub fn connect(&self) -> Result<Box<dyn Platform>, String> {
+        self.check_limits()?;
         match self.dialect {
             Dialect::V1 => Ok(Box::new(http_v1::HttpV1::new(self.clone())?)),
         }

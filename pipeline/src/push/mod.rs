@@ -11,6 +11,7 @@
 
 pub mod batcher;
 pub mod plan;
+pub mod receipt;
 
 use crate::domain::schema::Dataset;
 use crate::platform::contract::Op;
@@ -43,8 +44,12 @@ pub struct PlatformReport {
     pub rejected: BTreeMap<String, u64>,
     /// Records still pending or sent without a final answer after the run.
     pub pending: u64,
-    /// What stopped the push of this platform early, if anything.
+    /// What stopped the push of this platform early, or what it could not trust (a
+    /// receipt that contradicts its batch or leaves records unconfirmed), if anything.
     pub error: Option<String>,
+    /// Receipts that contradicted their batch or left records unconfirmed.
+    #[serde(default)]
+    pub untrusted_receipts: u64,
     /// What the wire did.
     pub wire: WireStats,
 }
@@ -95,7 +100,8 @@ pub async fn push_platform(
         if !dry_run {
             for open in state.open_batches(&name).await? {
                 tracing::info!(platform = %name, batch_id = %open.batch_id, "resending a batch left without a final answer");
-                send(&cx, &open.batch_id, &open.body, open.records, &mut report).await?;
+                let ids = batch_record_ids(&open.body);
+                send(&cx, &open.batch_id, &open.body, &ids, &mut report).await?;
             }
         }
         let mut seq = 0usize;
@@ -109,7 +115,7 @@ pub async fn push_platform(
     .await;
     if let Err(e) = result {
         tracing::warn!(platform = %name, error = %e, "push stopped; the rest stays pending for the next run");
-        report.error = Some(e.to_string());
+        note_error(&mut report, e.to_string());
     }
     if let Ok(owed) = state.owed(&name).await {
         report.pending = owed;
@@ -219,22 +225,43 @@ async fn push_dataset(
             .open_batch(name, &batch_id, &ds.code, &b.source_unit, &body, &b.ids)
             .await?;
         crate::crashpoint::hit("push.batch_opened");
-        send(cx, &batch_id, &body, b.ids.len() as u64, report).await?;
+        send(cx, &batch_id, &body, &b.ids, report).await?;
     }
     Ok(())
 }
 
-/// Delivers one recorded batch and applies its answer to the ledger.
+/// The record ids of a stored batch body (a batch left open by an earlier run).
+fn batch_record_ids(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<crate::platform::contract::IncomingBatch>(body)
+        .map(|b| {
+            b.records
+                .iter()
+                .filter_map(|r| r["record_id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Notes something of this platform that is not right, for the run's report (exit 1).
+fn note_error(report: &mut PlatformReport, e: String) {
+    tracing::warn!(platform = %report.platform, error = %e, "push");
+    report.error = Some(match report.error.take() {
+        Some(before) => format!("{before}; {e}"),
+        None => e,
+    });
+}
+
+/// Delivers one recorded batch, checks its receipt, and applies it to the ledger.
 async fn send(
     cx: &PushContext<'_>,
     batch_id: &str,
     body: &[u8],
-    records: u64,
+    ids: &[String],
     report: &mut PlatformReport,
 ) -> Result<(), PushError> {
     let name = &cx.platform.config().name;
     report.batches += 1;
-    report.pushed += records;
+    report.pushed += ids.len() as u64;
     let outcome = delivery::deliver(cx.platform, batch_id, body, cx.deadline).await;
     crate::crashpoint::hit("push.batch_answered");
     match outcome {
@@ -243,6 +270,19 @@ async fn send(
             receipt,
             raw,
         } => {
+            let verdict = receipt::check(batch_id, ids, &receipt);
+            if let receipt::ReceiptCheck::Contradicts(why) = &verdict {
+                report.untrusted_receipts += 1;
+                let excerpt: String = raw.chars().take(300).collect();
+                cx.state
+                    .fail_batch(name, batch_id, status, &raw, true)
+                    .await?;
+                note_error(
+                    report,
+                    format!("{name}: batch {batch_id}: protocol error: {why}; nothing of it is acknowledged, its records go again (receipt: {excerpt})"),
+                );
+                return Ok(());
+            }
             let rejected: Vec<Rejection> = receipt
                 .rejected
                 .iter()
@@ -255,20 +295,32 @@ async fn send(
             for r in &rejected {
                 *report.rejected.entry(r.code.clone()).or_default() += 1;
             }
-            report.accepted += receipt.accepted;
+            let confirmed = verdict == receipt::ReceiptCheck::Confirmed;
+            if let receipt::ReceiptCheck::Unconfirmed { accounted, sent } = verdict {
+                report.untrusted_receipts += 1;
+                note_error(
+                    report,
+                    format!("{name}: batch {batch_id}: the receipt accounts for {accounted} of {sent} records; the {} it does not confirm are not acknowledged and go again", sent - accounted),
+                );
+            } else {
+                report.accepted += receipt.accepted;
+            }
             let closed = ClosedBatch {
                 http_status: status,
                 raw: &raw,
                 received_at: receipt.received_at.as_deref(),
                 rejected: &rejected,
+                confirmed,
             };
             cx.state.close_batch(name, batch_id, &closed).await?;
             crate::crashpoint::hit("push.batch_closed");
-            tracing::debug!(platform = %name, %batch_id, accepted = receipt.accepted, rejected = rejected.len(), "batch done");
+            tracing::debug!(platform = %name, %batch_id, accepted = receipt.accepted, rejected = rejected.len(), confirmed, "batch done");
             Ok(())
         }
         SendOutcome::Refused { status, answer } => {
-            cx.state.fail_batch(name, batch_id, status, &answer).await?;
+            cx.state
+                .fail_batch(name, batch_id, status, &answer, false)
+                .await?;
             Err(PushError::Platform(format!(
                 "batch {batch_id} refused with {status}: {answer}"
             )))

@@ -222,7 +222,9 @@ impl StateStore {
 
     /// Applies a final receipt: the batch is done (with the platform's `received_at`, as
     /// its dialect read it); its records are acked, except the rejected ones, which keep
-    /// their code and message.
+    /// their code and message. A receipt that does not account for every record it
+    /// answers (`confirmed` false) acknowledges none: the records it does not reject go
+    /// back to `pending`, and the batch is kept as `unconfirmed` with the receipt.
     pub async fn close_batch(
         &self,
         platform: &str,
@@ -231,8 +233,13 @@ impl StateStore {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(self.err())?;
         let at = now();
+        let (batch_state, others) = if receipt.confirmed {
+            (BatchState::Done, LedgerStatus::Acked)
+        } else {
+            (BatchState::Unconfirmed, LedgerStatus::Pending)
+        };
         sqlx::query("UPDATE push_batches SET status = ?, http_status = ?, receipt = ?, received_at = ?, updated_at = ? WHERE platform = ? AND batch_id = ?")
-            .bind(BatchState::Done.as_str())
+            .bind(batch_state.as_str())
             .bind(receipt.http_status as i64)
             .bind(receipt.raw)
             .bind(receipt.received_at)
@@ -257,31 +264,39 @@ impl StateStore {
             .await
             .map_err(self.err())?;
         }
-        sqlx::query("UPDATE push_ledger SET status = ?, updated_at = ? WHERE platform = ? AND batch_id = ? AND status = ?")
-            .bind(LedgerStatus::Acked.as_str())
+        sqlx::query("UPDATE push_ledger SET status = ?1, batch_id = CASE WHEN ?6 THEN NULL ELSE batch_id END, updated_at = ?2 WHERE platform = ?3 AND batch_id = ?4 AND status = ?5")
+            .bind(others.as_str())
             .bind(&at)
             .bind(platform)
             .bind(batch_id)
             .bind(LedgerStatus::Sent.as_str())
+            .bind(!receipt.confirmed)
             .execute(&mut *tx)
             .await
             .map_err(self.err())?;
         tx.commit().await.map_err(self.err())
     }
 
-    /// A batch the platform refused as a whole (400/401/409/413): its records go back to
-    /// `pending` and the batch is marked `failed` with the answer, for the operator.
+    /// A batch the platform refused as a whole (400/401/409/413), or whose receipt
+    /// contradicts it (`protocol_error`): its records go back to `pending` and the batch
+    /// is marked `failed` (or `protocol_error`) with the answer, for the operator.
     pub async fn fail_batch(
         &self,
         platform: &str,
         batch_id: &str,
         http_status: u16,
         answer: &str,
+        protocol_error: bool,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(self.err())?;
         let at = now();
+        let state = if protocol_error {
+            BatchState::ProtocolError
+        } else {
+            BatchState::Failed
+        };
         sqlx::query("UPDATE push_batches SET status = ?, http_status = ?, receipt = ?, updated_at = ? WHERE platform = ? AND batch_id = ?")
-            .bind(BatchState::Failed.as_str())
+            .bind(state.as_str())
             .bind(http_status as i64)
             .bind(answer)
             .bind(&at)
@@ -351,6 +366,21 @@ impl StateStore {
             .sum())
     }
 
+    /// Batches of a platform whose receipt contradicted them or left records
+    /// unconfirmed (the platform answers badly).
+    pub async fn untrusted_receipts(&self, platform: &str) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM push_batches WHERE platform = ? AND status IN (?, ?)",
+        )
+        .bind(platform)
+        .bind(BatchState::ProtocolError.as_str())
+        .bind(BatchState::Unconfirmed.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(row.get::<i64, _>(0).max(0) as u64)
+    }
+
     /// Rejected records of a platform by code.
     pub async fn rejection_counts(&self, platform: &str) -> Result<BTreeMap<String, u64>> {
         let rows = sqlx::query("SELECT COALESCE(code, '?'), COUNT(*) FROM push_ledger WHERE platform = ? AND status = ? GROUP BY code")
@@ -384,6 +414,11 @@ enum BatchState {
     Done,
     /// Refused as a whole.
     Failed,
+    /// Its receipt contradicted it (another batch id, records never sent, more accepted
+    /// than sent): nothing of it was acknowledged.
+    ProtocolError,
+    /// Its receipt did not account for every record: none was acknowledged.
+    Unconfirmed,
 }
 
 impl BatchState {
@@ -392,6 +427,8 @@ impl BatchState {
             BatchState::Sent => "sent",
             BatchState::Done => "done",
             BatchState::Failed => "failed",
+            BatchState::ProtocolError => "protocol_error",
+            BatchState::Unconfirmed => "unconfirmed",
         }
     }
 }
@@ -407,4 +444,6 @@ pub struct ClosedBatch<'a> {
     pub received_at: Option<&'a str>,
     /// The records it rejected.
     pub rejected: &'a [Rejection],
+    /// Whether it accounts for every record of the batch (else none is acknowledged).
+    pub confirmed: bool,
 }
