@@ -235,7 +235,9 @@ fn lying_receipts_acknowledge_nothing_they_do_not_confirm() {
 fn redirects_are_not_followed() {
     for lie in [Lie::Redirect301, Lie::Redirect307] {
         let (w, hostile, o) = run_against(lie, 5.0);
-        assert_exit(&o, 1);
+        // A base URL that redirects is a configuration error: loud.
+        assert_exit(&o, 2);
+        assert!(stdout(&o).contains("密钥或配置错误"), "{}", stdout(&o));
         assert!(stdout(&o).contains("redirect"), "{lie:?}: {}", stdout(&o));
         assert_eq!(hostile.redirect_hits.load(Ordering::SeqCst), 0, "{lie:?}");
         assert!(ledger_line(&w).contains("acked 0"));
@@ -281,5 +283,58 @@ fn reconcile_survives_the_contracts_ordinary_faults() {
     for _ in 0..3 {
         let o = w.xinyong(&["reconcile"]);
         assert_exit(&o, 0);
+    }
+}
+
+#[test]
+fn a_wrong_secret_is_loud_until_a_push_succeeds() {
+    let sim = Simulator::start("jiamusi", &[]);
+    let w = Workdir::new();
+    std::fs::write(
+        w.config(),
+        format!(
+            "data_dir = \"data\"\nmappings = \"mappings\"\n\n[[platform]]\nname = \"jiamusi\"\ntitle = \"信用佳木斯\"\nbase_url = \"{}\"\napp_id = \"tongjiang-city\"\nsecret = \"not-the-secret\"\ntimeout_seconds = 2\nretry_budget_seconds = 5\n",
+            sim.url
+        ),
+    )
+    .unwrap();
+    let o = w.xinyong(&["run"]);
+    assert_exit(&o, 2);
+    let o = w.xinyong(&["status"]);
+    assert_exit(&o, 2);
+    assert!(stdout(&o).contains("密钥或配置错误"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("401"), "{}", stdout(&o));
+    // The right secret: the push succeeds and the error is gone.
+    w.configure(&[&sim], &PlatformOpts::default());
+    assert_exit(&w.xinyong(&["push"]), 0);
+    let o = w.xinyong(&["status"]);
+    assert_exit(&o, 0);
+    assert!(!stdout(&o).contains("密钥或配置错误"), "{}", stdout(&o));
+}
+
+#[test]
+fn absurd_limits_are_refused_by_check_naming_file_and_key() {
+    let w = Workdir::new();
+    for (key, value) in [
+        ("timeout_seconds", "-1"),
+        ("timeout_seconds", "nan"),
+        ("retry_budget_seconds", "1e12"),
+        ("batch_records", "0"),
+    ] {
+        std::fs::write(
+            w.config(),
+            format!(
+                "data_dir = \"data\"\nmappings = \"mappings\"\n\n[[platform]]\nname = \"jiamusi\"\ntitle = \"信用佳木斯\"\nbase_url = \"http://127.0.0.1:9\"\napp_id = \"a\"\nsecret = \"s\"\n{key} = {value}\n"
+            ),
+        )
+        .unwrap();
+        let o = w.xinyong(&["check"]);
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert!(
+            e.contains("xinyong.toml") && e.contains(key),
+            "{key} = {value}: {e}"
+        );
+        assert!(!e.contains("panicked"), "{e}");
     }
 }

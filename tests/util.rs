@@ -90,6 +90,7 @@ impl Simulator {
             timeout_seconds: 10.0,
             retry_budget_seconds: 10.0,
             batch_records: 500,
+            max_in_flight: 4,
         }
         .connect()
         .unwrap()

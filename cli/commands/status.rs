@@ -1,6 +1,6 @@
 //! `xinyong status`: per feed its last run and position, per platform its ledger, the
 //! next and last fire of each scheduled job, withdrawals and holds; exit 2 when a feed's
-//! last run failed.
+//! last run failed or a platform refuses our requests (密钥或配置错误).
 
 use super::deployment;
 use pipeline::domain::masking::mask_ids_in_text;
@@ -16,7 +16,7 @@ pub async fn status(config: Option<PathBuf>) -> anyhow::Result<i32> {
     let s = status::gather(&config, &state).await?;
     state.close().await;
     print!("{}", render(&config.state, config.schedules.is_some(), &s));
-    Ok(if s.any_feed_failed() { 2 } else { 0 })
+    Ok(if s.any_failure() { 2 } else { 0 })
 }
 
 fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> String {
@@ -62,6 +62,20 @@ fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> Stri
             p.count(LedgerStatus::Acked),
             p.count(LedgerStatus::Rejected)
         );
+        if let Some((message, since)) = &p.configuration_error {
+            let _ = writeln!(
+                out,
+                "    密钥或配置错误 configuration error since {since}: {}",
+                mask_ids_in_text(message)
+            );
+        }
+        if p.untrusted_receipts > 0 {
+            let _ = writeln!(
+                out,
+                "    不可信回执 untrusted receipts: {} batches (their records were not acknowledged and went again)",
+                p.untrusted_receipts
+            );
+        }
     }
     if has_schedules {
         let _ = writeln!(out, "计划 schedule");

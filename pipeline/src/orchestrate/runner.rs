@@ -186,13 +186,18 @@ pub struct RunReport {
 
 impl RunReport {
     /// 0 ok; 1 finished, but a feed's quarantine is over its threshold or a platform was
-    /// left with records pending (they go next run); 2 a feed failed or the accounting
-    /// does not balance.
+    /// left with records pending (they go next run) or answered what cannot be trusted;
+    /// 2 a feed failed, the accounting does not balance, or a platform refuses our
+    /// requests (a configuration error: a wrong secret, a redirect, a protocol 4xx).
     pub fn exit_code(&self) -> i32 {
         if self
             .feeds
             .iter()
             .any(|f| f.error.is_some() || !f.counts.balanced())
+            || self
+                .platforms
+                .iter()
+                .any(|p| p.configuration_error.is_some())
         {
             2
         } else if self.platforms.iter().any(|p| p.error.is_some())

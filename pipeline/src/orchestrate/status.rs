@@ -36,6 +36,10 @@ pub struct PlatformStatus {
     pub title: String,
     /// Ledger rows by status.
     pub counts: BTreeMap<LedgerStatus, u64>,
+    /// A configuration error in force (what the platform answered, since when).
+    pub configuration_error: Option<(String, String)>,
+    /// Receipts that contradicted their batch or left records unconfirmed.
+    pub untrusted_receipts: u64,
 }
 
 impl PlatformStatus {
@@ -81,11 +85,16 @@ pub struct Status {
 }
 
 impl Status {
-    /// Whether some feed's latest run failed (`status` exits 2).
-    pub fn any_feed_failed(&self) -> bool {
+    /// Whether some feed's latest run failed, or a platform refuses our requests
+    /// (`status` exits 2).
+    pub fn any_failure(&self) -> bool {
         self.feeds
             .iter()
             .any(|f| f.last.as_ref().is_some_and(|r| r.outcome == "failed"))
+            || self
+                .platforms
+                .iter()
+                .any(|p| p.configuration_error.is_some())
     }
 
     /// Holds past their 20 working days.
@@ -148,6 +157,8 @@ pub async fn gather(config: &Config, state: &StateStore) -> anyhow::Result<Statu
             name: p.name.clone(),
             title: p.title.clone(),
             counts: state.status_counts(&p.name).await?,
+            configuration_error: state.platform_problem(&p.name).await?,
+            untrusted_receipts: state.untrusted_receipts(&p.name).await?,
         });
     }
     let mut jobs = Vec::new();

@@ -94,6 +94,12 @@ pub fn render(r: &RunReport) -> String {
                 w.rate_limited, w.server_errors, w.transport_errors, w.polls
             );
         }
+        if p.configuration_error.is_some() {
+            let _ = writeln!(
+                s,
+                "    密钥或配置错误 configuration error: the platform refuses our requests; check its secret, app id and base_url"
+            );
+        }
         if let Some(e) = &p.error {
             let _ = writeln!(s, "    未完成 incomplete: {e}");
         }

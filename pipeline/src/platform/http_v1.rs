@@ -169,10 +169,9 @@ impl HttpV1 {
         let text = match wire::read_capped(resp, MAX_ANSWER_BYTES).await {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e @ wire::BodyError::TooLong { .. }) => {
-                return Exchange::Final(SendOutcome::Refused {
-                    status,
-                    answer: format!("protocol error: {e}"),
-                })
+                // The batch may or may not have been applied: its outcome is unknown, so
+                // it goes again under the same key.
+                return Exchange::Retry(format!("({status}) protocol error: {e}"));
             }
             Err(e) => {
                 self.bump(|s| s.transport_errors += 1);

@@ -54,6 +54,13 @@ pub struct PlatformConfig {
     /// Records per batch (the contract allows at most 500).
     #[serde(default = "default_batch_records")]
     pub batch_records: usize,
+    /// Batches in flight at once (sent, their answer awaited), 1 to 32.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_max_in_flight() -> usize {
+    4
 }
 
 fn default_batch_records() -> usize {
@@ -110,6 +117,12 @@ impl PlatformConfig {
                 contract::MAX_BATCH_RECORDS
             ));
         }
+        if !(1..=32).contains(&self.max_in_flight) {
+            return Err(format!(
+                "platform {}: max_in_flight = {} is not from 1 to 32",
+                self.name, self.max_in_flight
+            ));
+        }
         Ok(())
     }
 
@@ -134,7 +147,9 @@ pub enum SendOutcome {
         /// Its raw text (kept in the state store).
         raw: String,
     },
-    /// The platform refused the request itself (400, 401, 409, 413): resending won't help.
+    /// The platform refused the request itself — a redirect, 400, 401, 403, 404, 409,
+    /// 413, 501: resending won't help. A configuration or protocol error, loud: the run
+    /// exits 2 and `status` shows it until a push to the platform succeeds.
     Refused {
         /// HTTP status.
         status: u16,

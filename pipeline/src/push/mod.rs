@@ -21,7 +21,9 @@ use crate::snapshot::{self, SnapshotStore};
 use crate::state::{ClosedBatch, LedgerStatus, PendingOp, Rejection, StateError, StateStore};
 use arrow_array::Array;
 use batcher::{BatchBuilder, Batcher};
+use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +52,10 @@ pub struct PlatformReport {
     /// Receipts that contradicted their batch or left records unconfirmed.
     #[serde(default)]
     pub untrusted_receipts: u64,
+    /// The platform refused the requests themselves (密钥或配置错误: a wrong secret, a
+    /// redirect, a protocol 4xx): the run exits 2.
+    #[serde(default)]
+    pub configuration_error: Option<String>,
     /// What the wire did.
     pub wire: WireStats,
 }
@@ -63,9 +69,12 @@ pub enum PushError {
     /// Reading the snapshot failed.
     #[error(transparent)]
     Snapshot(#[from] snapshot::SnapshotError),
-    /// The platform left a batch unresolved or refused it.
+    /// The platform left a batch unresolved.
     #[error("{0}")]
     Platform(String),
+    /// The platform refused a request itself: a configuration or protocol error.
+    #[error("{0}")]
+    Configuration(String),
 }
 
 /// What every batch of one platform's push shares.
@@ -113,9 +122,27 @@ pub async fn push_platform(
         Ok::<(), PushError>(())
     }
     .await;
-    if let Err(e) = result {
-        tracing::warn!(platform = %name, error = %e, "push stopped; the rest stays pending for the next run");
-        note_error(&mut report, e.to_string());
+    match result {
+        Err(PushError::Configuration(e)) => {
+            tracing::error!(platform = %name, error = %e, "密钥或配置错误: the platform refuses our requests; fix the configuration");
+            if !dry_run {
+                if let Err(e) = state.set_platform_problem(&name, &e).await {
+                    tracing::error!(platform = %name, error = %e, "cannot record the configuration error");
+                }
+            }
+            report.configuration_error = Some(e.clone());
+            note_error(&mut report, e);
+        }
+        Err(e) => {
+            tracing::warn!(platform = %name, error = %e, "push stopped; the rest stays pending for the next run");
+            note_error(&mut report, e.to_string());
+        }
+        Ok(()) if report.error.is_none() && !dry_run => {
+            if let Err(e) = state.clear_platform_problem(&name).await {
+                tracing::warn!(platform = %name, error = %e, "cannot clear the configuration error");
+            }
+        }
+        Ok(()) => {}
     }
     if let Ok(owed) = state.owed(&name).await {
         report.pending = owed;
@@ -212,22 +239,71 @@ async fn push_dataset(
         Ok(())
     })?;
     ready.extend(batcher.finish());
-    for b in ready {
-        *seq += 1;
-        let batch_id = format!("{run_id}-{name}-{}-{:05}", ds.code, seq);
-        let body = cx.platform.seal_batch(&OutgoingBatch {
-            batch_id: &batch_id,
-            dataset: &ds.code,
-            source_unit: &b.source_unit,
-            records: &b.records,
-        });
-        cx.state
-            .open_batch(name, &batch_id, &ds.code, &b.source_unit, &body, &b.ids)
-            .await?;
-        crate::crashpoint::hit("push.batch_opened");
-        send(cx, &batch_id, &body, &b.ids, report).await?;
+    // Several batches in flight (`max_in_flight`): each record is in one batch only
+    // (the batcher takes each pending record once, and records still `sent` are not
+    // owed again), so their order does not matter. Once one fails for good, no new
+    // batch starts; those in flight finish.
+    let stop = AtomicBool::new(false);
+    let jobs: Vec<(String, BatchBuilder)> = ready
+        .into_iter()
+        .map(|b| {
+            *seq += 1;
+            (format!("{run_id}-{name}-{}-{:05}", ds.code, seq), b)
+        })
+        .collect();
+    let stop = &stop;
+    let mut results = futures_util::stream::iter(jobs)
+        .map(|(batch_id, b)| async move {
+            let mut tally = PlatformReport::default();
+            if stop.load(Ordering::SeqCst) {
+                return (tally, Ok(()));
+            }
+            let body = cx.platform.seal_batch(&OutgoingBatch {
+                batch_id: &batch_id,
+                dataset: &ds.code,
+                source_unit: &b.source_unit,
+                records: &b.records,
+            });
+            let sent = async {
+                cx.state
+                    .open_batch(name, &batch_id, &ds.code, &b.source_unit, &body, &b.ids)
+                    .await?;
+                crate::crashpoint::hit("push.batch_opened");
+                send(cx, &batch_id, &body, &b.ids, &mut tally).await
+            }
+            .await;
+            if sent.is_err() {
+                stop.store(true, Ordering::SeqCst);
+            }
+            (tally, sent)
+        })
+        .buffer_unordered(cx.platform.config().max_in_flight.max(1));
+    let mut first_error = None;
+    while let Some((tally, sent)) = results.next().await {
+        merge(report, tally);
+        if let Err(e) = sent {
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     Ok(())
+}
+
+/// Adds one batch's tally to the platform's report.
+fn merge(report: &mut PlatformReport, tally: PlatformReport) {
+    report.batches += tally.batches;
+    report.pushed += tally.pushed;
+    report.accepted += tally.accepted;
+    report.untrusted_receipts += tally.untrusted_receipts;
+    for (code, n) in tally.rejected {
+        *report.rejected.entry(code).or_default() += n;
+    }
+    if let Some(e) = tally.error {
+        tracing::warn!(platform = %report.platform, error = %e, "a batch not acknowledged");
+        note_error(report, e);
+    }
 }
 
 /// The record ids of a stored batch body (a batch left open by an earlier run).
@@ -244,7 +320,6 @@ fn batch_record_ids(body: &[u8]) -> Vec<String> {
 
 /// Notes something of this platform that is not right, for the run's report (exit 1).
 fn note_error(report: &mut PlatformReport, e: String) {
-    tracing::warn!(platform = %report.platform, error = %e, "push");
     report.error = Some(match report.error.take() {
         Some(before) => format!("{before}; {e}"),
         None => e,
@@ -321,8 +396,8 @@ async fn send(
             cx.state
                 .fail_batch(name, batch_id, status, &answer, false)
                 .await?;
-            Err(PushError::Platform(format!(
-                "batch {batch_id} refused with {status}: {answer}"
+            Err(PushError::Configuration(format!(
+                "{name}: batch {batch_id} refused with {status}: {answer}"
             )))
         }
         SendOutcome::Unresolved { last_error } => Err(PushError::Platform(format!(

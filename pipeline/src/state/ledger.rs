@@ -381,6 +381,42 @@ impl StateStore {
         Ok(row.get::<i64, _>(0).max(0) as u64)
     }
 
+    /// Records that a platform refuses this city's requests themselves (a wrong secret,
+    /// a redirect, a protocol 4xx): shown by `status` until [`StateStore::clear_platform_problem`].
+    pub async fn set_platform_problem(&self, platform: &str, message: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO platform_problems (platform, message, since) VALUES (?, ?, ?)
+                     ON CONFLICT (platform) DO UPDATE SET message = excluded.message",
+        )
+        .bind(platform)
+        .bind(message)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// A push to the platform succeeded: its configuration error is over.
+    pub async fn clear_platform_problem(&self, platform: &str) -> Result<()> {
+        sqlx::query("DELETE FROM platform_problems WHERE platform = ?")
+            .bind(platform)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// A platform's configuration error in force: (what it said, since when).
+    pub async fn platform_problem(&self, platform: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT message, since FROM platform_problems WHERE platform = ?")
+            .bind(platform)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Rejected records of a platform by code.
     pub async fn rejection_counts(&self, platform: &str) -> Result<BTreeMap<String, u64>> {
         let rows = sqlx::query("SELECT COALESCE(code, '?'), COUNT(*) FROM push_ledger WHERE platform = ? AND status = ? GROUP BY code")

@@ -162,6 +162,17 @@ CREATE TABLE IF NOT EXISTS reconciliations (
             ),
         ],
     },
+    Migration {
+        version: 4,
+        what: "platform_problems: a platform's configuration error, shown until a push succeeds",
+        steps: &[Step::Sql(
+            "CREATE TABLE IF NOT EXISTS platform_problems (
+                platform TEXT PRIMARY KEY,
+                message TEXT NOT NULL,
+                since TEXT NOT NULL
+            )",
+        )],
+    },
 ];
 
 /// The schema version this build writes.
