@@ -113,7 +113,6 @@ pub fn ingest_feed(
         skipped_files,
         checkpoint,
     } = read_pass::read(feed, source, store, &spill, &opts)?;
-    tracing::info!(feed = %feed.name, rows = counts.read, seconds = started.elapsed().as_secs_f64(), "read, mapped and spilled");
 
     // Against the previous snapshot.
     index.resolve();
