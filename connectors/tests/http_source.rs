@@ -339,3 +339,64 @@ fn signs_requests_with_the_platforms_hmac_scheme() {
         "{err}"
     );
 }
+
+/// A source that answers with a redirect to another host, or with a body longer than
+/// the feed's cap: the feed fails naming why, and the other host hears nothing.
+#[test]
+fn redirects_are_not_followed_and_bodies_are_capped() {
+    let hits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hits_c = hits.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let other_url = format!("http://{}", other.local_addr().unwrap());
+            let elsewhere = axum::Router::new().fallback(move || {
+                let hits = hits_c.clone();
+                async move {
+                    hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    "{}"
+                }
+            });
+            tokio::spawn(async move { axum::serve(other, elsewhere).await });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = axum::Router::new()
+                .route(
+                    "/redirect/api/v1/dishonest",
+                    axum::routing::get(move || async move {
+                        (
+                            StatusCode::TEMPORARY_REDIRECT,
+                            [("Location", format!("{other_url}/api/v1/dishonest"))],
+                        )
+                    }),
+                )
+                .route(
+                    "/huge/api/v1/dishonest",
+                    axum::routing::get(|| async { "x".repeat(2 << 20) }),
+                );
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let base = format!("http://{}", rx.recv().unwrap());
+    std::env::set_var("XINYONG_TEST_COURT_TOKEN_R", TOKEN);
+    for (prefix, expected) in [("redirect", "redirect"), ("huge", "longer than")] {
+        let cfg = config(&format!("{base}/{prefix}"), "XINYONG_TEST_COURT_TOKEN_R");
+        let mut source = HttpSource::new(
+            cfg,
+            &ReadContext {
+                feed: "fy_sxbzxr".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let err = source.next_batch().unwrap_err().to_string();
+        assert!(err.contains(expected), "{prefix}: {err}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
