@@ -54,13 +54,23 @@ pub async fn reconcile_platform(
             if platform_digest != ledger_digest || !in_flight.is_empty() {
                 let mut held: BTreeMap<String, (String, String)> = BTreeMap::new();
                 let mut token = String::new();
+                // A listing whose page token comes back again would never end.
+                let mut tokens_seen: BTreeSet<String> = BTreeSet::new();
                 loop {
                     let page = platform.list_records(ds, &unit, &token).await?;
                     for r in page.records {
                         held.insert(r.record_id, (r.version, r.status));
                     }
                     match page.next_page_token {
-                        Some(t) if !t.is_empty() => token = t,
+                        Some(t) if !t.is_empty() => {
+                            if !tokens_seen.insert(t.clone()) {
+                                anyhow::bail!(
+                                    "{name}: the record listing of {ds} / {unit} returned page token {:?} twice; it would never end",
+                                    t.chars().take(80).collect::<String>()
+                                );
+                            }
+                            token = t;
+                        }
                         _ => break,
                     }
                 }
