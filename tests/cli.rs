@@ -31,10 +31,11 @@ fn check_names_file_and_line_of_a_broken_mapping() {
         "{}",
         stderr(&o)
     );
-    // And `run` refuses before any data moves.
+    // And `run` fails that feed before any of its data moves; the other feeds run.
     let o = w.xinyong(&["run", "--no-push"]);
     assert_exit(&o, 2);
-    assert!(!w.data().join("snapshot").exists());
+    assert!(!w.data().join("snapshot/dataset=xzcf").exists());
+    assert!(w.data().join("snapshot/dataset=xzxk").exists());
 }
 
 #[test]
@@ -379,4 +380,93 @@ transforms = ["trim"]
         .data()
         .join("snapshot/dataset=xzqz/month=2026-11/data.parquet")
         .exists());
+}
+
+/// One department's typo (an unknown transform) fails that department's feed only: the
+/// other feeds are in the snapshot, the run exits 2, and `status` names the mapping.
+#[test]
+fn a_broken_mapping_fails_its_feed_only() {
+    let w = Workdir::new();
+    let path = w.path().join("mappings/sws_xzxk.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("\"trim\"", "\"trimm\"", 1)).unwrap();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 2);
+    let r = w.latest_report();
+    let feeds = r["feeds"].as_array().unwrap();
+    let broken = feeds.iter().find(|f| f["feed"] == "sws_xzxk").unwrap();
+    assert!(
+        broken["error"].as_str().unwrap().contains("sws_xzxk.toml"),
+        "{broken}"
+    );
+    let penalties = feeds.iter().find(|f| f["feed"] == "scjgj_xzcf").unwrap();
+    assert!(
+        penalties["counts"]["kept"].as_u64().unwrap() > 0,
+        "{penalties}"
+    );
+    assert!(w
+        .data()
+        .join("snapshot/dataset=xzcf/_manifest.json")
+        .exists());
+    let o = w.xinyong(&["status"]);
+    assert_exit(&o, 2);
+    assert!(stdout(&o).contains("broken mapping"), "{}", stdout(&o));
+}
+
+/// A feed name that would climb out of the data directory is refused by `check`.
+#[test]
+fn a_traversing_feed_name_is_refused() {
+    let w = Workdir::new();
+    let path = w.path().join("mappings/scjgj_xzcf.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("feed = \"scjgj_xzcf\"", "feed = \"x/../../victim\"", 1),
+    )
+    .unwrap();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let o = w.xinyong(&["check"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("scjgj_xzcf.toml") && stderr(&o).contains("feed name"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Damage inside the state store is found at open, with what to do.
+#[test]
+fn a_damaged_state_store_is_refused_with_what_to_do() {
+    let w = Workdir::new();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    assert_exit(&w.xinyong(&["run", "--no-push"]), 0);
+    let db = w.data().join("state.sqlite");
+    // Fold the write-ahead log into the file, then overwrite pages in its middle.
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect({:?}); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()",
+            db.display().to_string()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = 4096;
+    let pages = bytes.len() / page;
+    assert!(pages > 4, "{pages} pages");
+    for p in 2..pages - 1 {
+        for b in &mut bytes[p * page + 8..p * page + 40] {
+            *b = 0xA5;
+        }
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let o = w.xinyong(&["status"]);
+    assert_exit(&o, 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains("state.sqlite") && (e.contains("damaged") || e.contains("malformed")),
+        "{e}"
+    );
 }

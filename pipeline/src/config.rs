@@ -118,9 +118,15 @@ impl Config {
         })
     }
 
-    /// The feeds of this deployment.
+    /// The feeds of this deployment; the first broken mapping is the error.
     pub fn feeds(&self) -> Result<Vec<Feed>, MappingError> {
         mapping::load_dir(&self.mappings)
+    }
+
+    /// The feeds of this deployment, each mapping on its own (a broken one is set
+    /// aside with its error, the others run).
+    pub fn feeds_each(&self) -> Result<mapping::Feeds, MappingError> {
+        mapping::load_each(&self.mappings)
     }
 }
 

@@ -238,6 +238,15 @@ impl Feed {
                 ));
             }
         }
+        if !is_plain_name(&file.feed) {
+            return Err(err(
+                1,
+                format!(
+                    "feed {:?}: a feed name is 1 to 64 characters of a-z, 0-9, _ and - (it names folders and files)",
+                    file.feed
+                ),
+            ));
+        }
         Ok(Feed {
             name: file.feed,
             title: file.title,
@@ -271,8 +280,37 @@ impl Feed {
     }
 }
 
-/// Loads every `*.toml` in a mappings directory, sorted by name.
-pub fn load_dir(dir: &Path) -> Result<Vec<Feed>, MappingError> {
+/// A mapping file that cannot be used: its feed fails, the others run.
+#[derive(Debug)]
+pub struct BrokenFeed {
+    /// The feed's name: the file's stem.
+    pub name: String,
+    /// Why.
+    pub error: MappingError,
+}
+
+/// The mappings of a directory, each loaded on its own.
+#[derive(Debug, Default)]
+pub struct Feeds {
+    /// The usable ones, sorted by file name.
+    pub feeds: Vec<Feed>,
+    /// The broken ones: a parse or check error, or a feed name defined twice.
+    pub broken: Vec<BrokenFeed>,
+}
+
+/// Whether a name is safe in paths: 1 to 64 characters of `a-z`, `0-9`, `_` and `-`.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Loads every `*.toml` in a mappings directory, sorted by name, each on its own: one
+/// department's typo fails that department's feed only. An unreadable directory is an
+/// error of the whole.
+pub fn load_each(dir: &Path) -> Result<Feeds, MappingError> {
     let rd = std::fs::read_dir(dir).map_err(|e| MappingError {
         file: dir.to_path_buf(),
         line: 0,
@@ -283,23 +321,43 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Feed>, MappingError> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     paths.sort();
-    let mut feeds: Vec<Feed> = Vec::new();
+    let mut out = Feeds::default();
     for p in paths {
-        let feed = Feed::load(&p)?;
-        if let Some(other) = feeds.iter().find(|f| f.name == feed.name) {
-            return Err(MappingError {
-                file: p,
-                line: 1,
-                message: format!(
-                    "feed {:?} is also defined in {}",
-                    feed.name,
-                    other.file.display()
-                ),
-            });
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let loaded =
+            Feed::load(&p).and_then(
+                |feed| match out.feeds.iter().find(|f| f.name == feed.name) {
+                    Some(other) => Err(MappingError {
+                        file: p.clone(),
+                        line: 1,
+                        message: format!(
+                            "feed {:?} is also defined in {}",
+                            feed.name,
+                            other.file.display()
+                        ),
+                    }),
+                    None => Ok(feed),
+                },
+            );
+        match loaded {
+            Ok(feed) => out.feeds.push(feed),
+            Err(error) => out.broken.push(BrokenFeed { name: stem, error }),
         }
-        feeds.push(feed);
     }
-    Ok(feeds)
+    Ok(out)
+}
+
+/// Loads every `*.toml` in a mappings directory, sorted by name; the first broken one
+/// is the error (`xinyong check`, and what needs every feed).
+pub fn load_dir(dir: &Path) -> Result<Vec<Feed>, MappingError> {
+    let mut loaded = load_each(dir)?;
+    if !loaded.broken.is_empty() {
+        return Err(loaded.broken.remove(0).error);
+    }
+    Ok(loaded.feeds)
 }
 
 #[cfg(test)]

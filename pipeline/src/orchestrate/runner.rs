@@ -228,27 +228,42 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunReport
 }
 
 /// The feeds a run reads, the register's first (the other feeds resolve legacy codes
-/// with it).
-fn select_feeds(config: &Config, opts: &RunOptions) -> anyhow::Result<Vec<Feed>> {
-    let feeds = config.feeds().map_err(anyhow::Error::from)?;
+/// with it), and the selected mappings that are broken (they fail on their own).
+fn select_feeds(
+    config: &Config,
+    opts: &RunOptions,
+) -> anyhow::Result<(Vec<Feed>, Vec<crate::mapping::BrokenFeed>)> {
+    let loaded = config.feeds_each().map_err(anyhow::Error::from)?;
     for f in &opts.feeds {
-        if !feeds.iter().any(|x| &x.name == f) {
+        if !loaded.feeds.iter().any(|x| &x.name == f) && !loaded.broken.iter().any(|x| &x.name == f)
+        {
             anyhow::bail!(
                 "unknown feed {f:?}; the feeds are: {}",
-                feeds
+                loaded
+                    .feeds
                     .iter()
                     .map(|x| x.name.as_str())
+                    .chain(loaded.broken.iter().map(|x| x.name.as_str()))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
         }
     }
-    let mut selected: Vec<_> = feeds
+    let wanted = |name: &str| {
+        !opts.skip_ingest && (opts.feeds.is_empty() || opts.feeds.iter().any(|f| f == name))
+    };
+    let mut selected: Vec<_> = loaded
+        .feeds
         .into_iter()
-        .filter(|f| !opts.skip_ingest && (opts.feeds.is_empty() || opts.feeds.contains(&f.name)))
+        .filter(|f| wanted(&f.name))
         .collect();
     selected.sort_by_key(|f| f.dataset.push);
-    Ok(selected)
+    let broken = loaded
+        .broken
+        .into_iter()
+        .filter(|b| wanted(&b.name))
+        .collect();
+    Ok((selected, broken))
 }
 
 async fn run_with_id(
@@ -258,7 +273,7 @@ async fn run_with_id(
 ) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     let started_at = crate::clock::now().to_rfc3339();
-    let selected = select_feeds(config, opts)?;
+    let (selected, broken) = select_feeds(config, opts)?;
     let state = StateStore::open(&config.state).await?;
     let store = SnapshotStore::new(&config.data_dir);
     if !opts.dry_run {
@@ -271,6 +286,34 @@ async fn run_with_id(
         "run started"
     );
     let mut reports = Vec::new();
+    for b in broken {
+        let error = b.error.to_string();
+        tracing::error!(feed = %b.name, error = %error, "mapping broken: this feed fails, the others go on");
+        if !opts.dry_run {
+            state
+                .record_feed(
+                    &run_id,
+                    &b.name,
+                    "",
+                    &FeedCounts::default(),
+                    &[],
+                    Some(&error),
+                )
+                .await?;
+        }
+        reports.push(FeedReport {
+            feed: b.name.clone(),
+            title: b.name,
+            department: String::new(),
+            dataset: String::new(),
+            counts: FeedCounts::default(),
+            files: Vec::new(),
+            skipped_files: Vec::new(),
+            quarantine_file: None,
+            error: Some(error),
+            max_quarantine_ratio: None,
+        });
+    }
     let mut register = Arc::new(store.register()?);
     for feed in &selected {
         let result = ingest_one(config, opts, &run_id, &state, &store, feed, &register).await?;
@@ -439,7 +482,7 @@ async fn push_all(
     store: &SnapshotStore,
 ) -> anyhow::Result<Vec<PlatformReport>> {
     let mut datasets: Vec<Arc<Dataset>> = Vec::new();
-    for f in config.feeds().map_err(anyhow::Error::from)? {
+    for f in config.feeds_each().map_err(anyhow::Error::from)?.feeds {
         if f.dataset.push && !datasets.iter().any(|d| d.code == f.dataset.code) {
             datasets.push(f.dataset.clone());
         }

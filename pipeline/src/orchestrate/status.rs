@@ -131,7 +131,18 @@ pub async fn holds(state: &StateStore) -> anyhow::Result<Vec<HoldStatus>> {
 pub async fn gather(config: &Config, state: &StateStore) -> anyhow::Result<Status> {
     let runs = state.last_feed_runs().await?;
     let mut feeds = Vec::new();
-    for f in config.feeds()? {
+    let loaded = config.feeds_each()?;
+    for b in &loaded.broken {
+        feeds.push(FeedStatus {
+            name: b.name.clone(),
+            title: format!("映射文件错误 broken mapping: {}", b.error),
+            last: runs.iter().find(|r| r.feed == b.name).cloned(),
+            seconds: 0.0,
+            files_read: 0,
+            last_read_at: None,
+        });
+    }
+    for f in loaded.feeds {
         let (files_read, last_read_at) = state.feed_position(&f.name).await?;
         let last = runs.iter().find(|r| r.feed == f.name).cloned();
         let seconds = last

@@ -91,7 +91,7 @@ pub async fn run(
     repair: bool,
 ) -> anyhow::Result<ReconcileReport> {
     let mut codes: Vec<String> = Vec::new();
-    for f in config.feeds()? {
+    for f in config.feeds_each()?.feeds {
         if f.dataset.push
             && !codes.contains(&f.dataset.code)
             && (datasets.is_empty() || datasets.contains(&f.dataset.code))

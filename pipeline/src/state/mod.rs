@@ -102,8 +102,29 @@ impl StateStore {
             pool,
             path: path.to_path_buf(),
         };
+        store.check_integrity().await?;
         migrations::bring_up(&store).await?;
         Ok(store)
+    }
+
+    /// SQLite's `quick_check`: damage inside the file is found before anything trusts
+    /// it, with what to do.
+    async fn check_integrity(&self) -> Result<()> {
+        let rows = sqlx::query("PRAGMA quick_check")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        let found: Vec<String> = rows
+            .iter()
+            .map(|r| sqlx::Row::get::<String, _>(r, 0))
+            .collect();
+        if found.len() == 1 && found[0] == "ok" {
+            return Ok(());
+        }
+        Err(self.unreadable(format!(
+            "the file is damaged (PRAGMA quick_check: {}). Stop the scheduler, then restore the file from a backup; or move it aside to start a new store — the feeds' files are then read again (dedupe absorbs them) and `xinyong reconcile --repair` brings the platforms' ledger back in line",
+            found.into_iter().take(3).collect::<Vec<_>>().join("; ")
+        )))
     }
 
     /// Where the store lives.

@@ -66,7 +66,7 @@ struct Context {
 
 impl Context {
     fn new(config: &Config) -> anyhow::Result<Context> {
-        let feeds = config.feeds()?;
+        let feeds = config.feeds_each()?.feeds;
         let mut departments: Vec<String> = Vec::new();
         for f in &feeds {
             if !departments.contains(&f.department) {
