@@ -30,6 +30,15 @@ impl SourceConfig {
         }
     }
 
+    /// Checks what can be checked without opening the source (`xinyong check`): an SQL
+    /// feed's query must be one SELECT.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            SourceConfig::Sql(cfg) => crate::sources::sql::check_query(&cfg.query).map(|_| ()),
+            SourceConfig::FileDrop(_) | SourceConfig::Http(_) => Ok(()),
+        }
+    }
+
     /// The kind, as written in the `type` key.
     pub fn kind(&self) -> &'static str {
         match self {

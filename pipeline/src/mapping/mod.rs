@@ -238,6 +238,9 @@ impl Feed {
                 ));
             }
         }
+        if let Err(message) = file.source.check() {
+            return Err(err(0, format!("[source]: {message}")));
+        }
         if !is_plain_name(&file.feed) {
             return Err(err(
                 1,
