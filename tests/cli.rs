@@ -470,3 +470,54 @@ fn a_damaged_state_store_is_refused_with_what_to_do() {
         "{e}"
     );
 }
+
+/// An empty file, a text file named `.xlsx` and the repro workbooks that made the XLSX
+/// reader panic, beside the good exports: the good files are read, each bad one is set
+/// aside with its reason (not tried again until it changes), every other feed runs.
+#[test]
+fn unreadable_files_are_set_aside_and_the_good_ones_read() {
+    let w = Workdir::new();
+    let drop = w.path().join("fixtures/drop/sws_xzxk");
+    std::fs::write(drop.join("empty.xlsx"), b"").unwrap();
+    std::fs::write(drop.join("not-a-workbook.xlsx"), "this is a text file").unwrap();
+    for f in [
+        "shared-string-index-out-of-range.xlsx",
+        "no-shared-strings-part.xlsx",
+        "cell-ref-overflow.xlsx",
+    ] {
+        let repro = std::path::Path::new(ROOT)
+            .join("../shared/repro/xlsx")
+            .join(f);
+        if repro.exists() {
+            std::fs::copy(&repro, drop.join(f)).unwrap();
+        }
+    }
+    let penalties = w.path().join("fixtures/drop/scjgj_xzcf");
+    std::fs::write(penalties.join("empty.csv"), b"").unwrap();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("not-a-workbook.xlsx") && out.contains("empty.csv"),
+        "{out}"
+    );
+    let r = w.latest_report();
+    for feed in ["sws_xzxk", "scjgj_xzcf"] {
+        let f = r["feeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["feed"] == feed)
+            .unwrap();
+        assert!(f["error"].is_null(), "{f}");
+        assert!(f["counts"]["kept"].as_u64().unwrap() > 0, "{f}");
+        assert!(!f["set_aside"].as_array().unwrap().is_empty(), "{f}");
+    }
+    let o = w.xinyong(&["status"]);
+    assert!(stdout(&o).contains("set aside"), "{}", stdout(&o));
+    // The next run does not try them again.
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 0);
+    assert!(!stdout(&o).contains("set aside:"), "{}", stdout(&o));
+}

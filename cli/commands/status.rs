@@ -49,6 +49,9 @@ fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> Stri
                 .map(|t| format!(", last at {t}"))
                 .unwrap_or_default()
         );
+        for (path, reason, at) in &f.set_aside {
+            let _ = writeln!(out, "    ⚠ 已搁置 set aside ({at}): {path} — {reason}");
+        }
     }
     let _ = writeln!(out, "上报平台 platforms");
     for p in &s.platforms {

@@ -133,6 +133,19 @@ pub enum ConnectorError {
 /// Result type of this crate.
 pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
 
+/// An input file that could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SetAside {
+    /// The file.
+    pub path: PathBuf,
+    /// Its content hash.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Why it cannot be read.
+    pub reason: String,
+}
+
 /// A source of raw rows for one feed.
 pub trait Source: Send {
     /// The next batch, or `None` when the source is exhausted for this run.
@@ -145,6 +158,14 @@ pub trait Source: Send {
 
     /// Input units skipped because they had been read by an earlier run.
     fn skipped(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// Input units that could not be read at all (empty, not a workbook, corrupt, no
+    /// header): set aside with their reason, while the source's other units are read.
+    /// The pipeline records them like files read, so they are not tried again until
+    /// their content changes.
+    fn set_aside(&self) -> Vec<SetAside> {
         Vec::new()
     }
 

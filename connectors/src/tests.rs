@@ -74,15 +74,19 @@ fn utf8_bom_and_skip_already_read() {
 }
 
 #[test]
-fn missing_header_is_an_error_naming_the_file() {
+fn a_file_without_its_header_is_set_aside_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("c.csv"), "a,b\n1,2\n").unwrap();
     let mut src = build(dir.path(), HashSet::new());
-    let err = src.next_batch().unwrap_err().to_string();
+    assert!(src.next_batch().unwrap().is_none());
+    let set_aside = src.set_aside();
+    assert_eq!(set_aside.len(), 1);
+    let err = &set_aside[0].reason;
     assert!(
         err.contains("c.csv") && err.contains("no header row"),
         "{err}"
     );
+    assert!(src.completed().is_empty());
 }
 
 #[test]

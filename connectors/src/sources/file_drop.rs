@@ -5,7 +5,8 @@
 use super::csv_file::CsvReader;
 use super::xlsx_file::XlsxReader;
 use crate::{
-    ByteProgress, ConnectorError, InputUnit, RawBatch, ReadContext, Result, Source, BATCH_ROWS,
+    ByteProgress, ConnectorError, InputUnit, RawBatch, ReadContext, Result, SetAside, Source,
+    BATCH_ROWS,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -39,6 +40,7 @@ pub struct FileDropSource {
     current: Option<(Arc<InputUnit>, Box<dyn RowReader>)>,
     completed: Vec<Arc<InputUnit>>,
     skipped: Vec<PathBuf>,
+    set_aside: Vec<SetAside>,
     expected_columns: Vec<String>,
     sheet: Option<String>,
     progress: Arc<ByteProgress>,
@@ -126,6 +128,7 @@ impl FileDropSource {
             current: None,
             completed: Vec::new(),
             skipped,
+            set_aside: Vec::new(),
             expected_columns: cx.expected_columns.clone(),
             sheet: cfg.sheet,
         })
@@ -171,7 +174,37 @@ impl Source for FileDropSource {
                 let Some((path, hash)) = self.pending.next() else {
                     return Ok(None);
                 };
-                self.current = Some(self.open(&path, hash)?);
+                // A file that cannot be opened (empty, not a workbook, corrupt, no
+                // header; a reader that panics on it) is set aside; the others are read.
+                let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.open(&path, hash.clone())
+                }))
+                .unwrap_or_else(|_| {
+                    Err(ConnectorError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(
+                            "the reader failed on this file (it is malformed)",
+                        ),
+                    })
+                });
+                match opened {
+                    Ok(current) => self.current = Some(current),
+                    Err(e) => {
+                        let sha256 = match hash {
+                            Some(h) => h,
+                            None => sha256_file(&path)?,
+                        };
+                        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                        tracing::warn!(file = %path.display(), reason = %e, "file set aside; the others are read");
+                        self.set_aside.push(SetAside {
+                            path,
+                            sha256,
+                            bytes,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+                continue;
             }
             let (unit, reader) = self.current.as_mut().expect("current file is open");
             let rows = reader.next_rows(BATCH_ROWS)?;
@@ -203,6 +236,10 @@ impl Source for FileDropSource {
 
     fn skipped(&self) -> Vec<PathBuf> {
         self.skipped.clone()
+    }
+
+    fn set_aside(&self) -> Vec<SetAside> {
+        self.set_aside.clone()
     }
 
     fn progress(&self) -> Option<Arc<ByteProgress>> {

@@ -47,6 +47,8 @@ pub struct IngestOutput {
     pub files: Vec<FileRead>,
     /// Files skipped as already read.
     pub skipped_files: Vec<String>,
+    /// Files set aside: they cannot be read at all (the other files were read).
+    pub set_aside: Vec<connectors::SetAside>,
     /// The quarantine file, when any row was quarantined.
     pub quarantine_file: Option<PathBuf>,
     /// Whether a new snapshot was published.
@@ -111,6 +113,7 @@ pub fn ingest_feed(
         spilled_months,
         files,
         skipped_files,
+        set_aside,
         checkpoint,
     } = read_pass::read(feed, source, store, &spill, &opts)?;
 
@@ -165,6 +168,7 @@ pub fn ingest_feed(
         counts,
         files,
         skipped_files,
+        set_aside,
         quarantine_file,
         snapshot_written,
         register_entries,

@@ -33,6 +33,7 @@ pub(super) struct ReadPass {
     pub spilled_months: Vec<String>,
     pub files: Vec<FileRead>,
     pub skipped_files: Vec<String>,
+    pub set_aside: Vec<connectors::SetAside>,
     pub checkpoint: Option<String>,
 }
 
@@ -455,6 +456,7 @@ pub(super) fn read(
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
+        set_aside: source.set_aside(),
         checkpoint: source.checkpoint(),
     })
 }

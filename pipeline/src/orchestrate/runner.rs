@@ -105,6 +105,10 @@ pub struct FeedReport {
     pub files: Vec<FileRead>,
     /// Files skipped as already read.
     pub skipped_files: Vec<String>,
+    /// Files set aside with their reason: they cannot be read (empty, not a workbook,
+    /// corrupt, no header); the feed's other files were read.
+    #[serde(default)]
+    pub set_aside: Vec<connectors::SetAside>,
     /// This run's quarantine file of the feed.
     pub quarantine_file: Option<String>,
     /// What stopped the feed, if anything.
@@ -124,6 +128,7 @@ impl FeedReport {
             counts: out.counts,
             files: out.files,
             skipped_files: out.skipped_files,
+            set_aside: out.set_aside,
             quarantine_file: out.quarantine_file.map(|p| p.display().to_string()),
             error: None,
             max_quarantine_ratio: feed.max_quarantine_ratio,
@@ -140,6 +145,7 @@ impl FeedReport {
             counts: FeedCounts::default(),
             files: Vec::new(),
             skipped_files: Vec::new(),
+            set_aside: Vec::new(),
             quarantine_file: None,
             error: Some(error),
             max_quarantine_ratio: feed.max_quarantine_ratio,
@@ -202,6 +208,7 @@ impl RunReport {
             2
         } else if self.platforms.iter().any(|p| p.error.is_some())
             || self.feeds.iter().any(FeedReport::over_threshold)
+            || self.feeds.iter().any(|f| !f.set_aside.is_empty())
         {
             1
         } else {
@@ -309,6 +316,7 @@ async fn run_with_id(
             counts: FeedCounts::default(),
             files: Vec::new(),
             skipped_files: Vec::new(),
+            set_aside: Vec::new(),
             quarantine_file: None,
             error: Some(error),
             max_quarantine_ratio: None,
@@ -461,6 +469,9 @@ async fn record_feed_done(
             files,
             None,
         )
+        .await?;
+    state
+        .record_set_aside(run_id, &feed.name, &out.set_aside)
         .await?;
     if let (Some(position), None) = (&out.checkpoint, opts.window) {
         state

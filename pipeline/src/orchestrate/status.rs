@@ -25,6 +25,8 @@ pub struct FeedStatus {
     pub files_read: u64,
     /// When the newest of them was read.
     pub last_read_at: Option<String>,
+    /// Files set aside as unreadable: (path, reason, when).
+    pub set_aside: Vec<(String, String, String)>,
 }
 
 /// One platform's ledger.
@@ -140,6 +142,7 @@ pub async fn gather(config: &Config, state: &StateStore) -> anyhow::Result<Statu
             seconds: 0.0,
             files_read: 0,
             last_read_at: None,
+            set_aside: Vec::new(),
         });
     }
     for f in loaded.feeds {
@@ -160,6 +163,7 @@ pub async fn gather(config: &Config, state: &StateStore) -> anyhow::Result<Statu
             seconds,
             files_read,
             last_read_at,
+            set_aside: state.set_aside_files(&f.name).await?,
         });
     }
     let mut platforms = Vec::new();

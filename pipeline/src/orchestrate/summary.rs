@@ -69,6 +69,14 @@ pub fn render(r: &RunReport) -> String {
             f.files.len(),
             f.skipped_files.len()
         );
+        for a in &f.set_aside {
+            let _ = writeln!(
+                s,
+                "    ⚠ 文件无法读取，已搁置 set aside: {} — {} (the other files were read; fix the file and drop it again)",
+                a.path.display(),
+                a.reason
+            );
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "上报平台 platforms");

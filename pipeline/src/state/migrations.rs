@@ -173,6 +173,15 @@ CREATE TABLE IF NOT EXISTS reconciliations (
             )",
         )],
     },
+    Migration {
+        version: 5,
+        what: "files_read keeps files set aside (unreadable), with their reason, so they are not tried again until they change",
+        steps: &[Step::AddColumn {
+            table: "files_read",
+            column: "set_aside",
+            declaration: "TEXT",
+        }],
+    },
 ];
 
 /// The schema version this build writes.

@@ -85,6 +85,46 @@ impl StateStore {
         tx.commit().await.map_err(self.err())
     }
 
+    /// Records files set aside (unreadable) by a feed, with their reason — like files
+    /// read, so a later run does not try them again until their content changes.
+    pub async fn record_set_aside(
+        &self,
+        run_id: &str,
+        feed: &str,
+        files: &[connectors::SetAside],
+    ) -> Result<()> {
+        let at = now();
+        for f in files {
+            sqlx::query(
+                "INSERT OR IGNORE INTO files_read (feed, sha256, path, rows, encoding, run_id, read_at, bytes, set_aside) VALUES (?, ?, ?, 0, '', ?, ?, ?, ?)",
+            )
+            .bind(feed)
+            .bind(&f.sha256)
+            .bind(f.path.display().to_string())
+            .bind(run_id)
+            .bind(&at)
+            .bind(f.bytes as i64)
+            .bind(&f.reason)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// The files a feed set aside: (path, reason, when).
+    pub async fn set_aside_files(&self, feed: &str) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query("SELECT path, set_aside, read_at FROM files_read WHERE feed = ? AND set_aside IS NOT NULL ORDER BY read_at, path")
+            .bind(feed)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
     /// Records the end of a run.
     pub async fn finish_run(
         &self,
@@ -148,11 +188,13 @@ impl StateStore {
 
     /// Files a feed has read, and the newest of them.
     pub async fn feed_position(&self, feed: &str) -> Result<(u64, Option<String>)> {
-        let row = sqlx::query("SELECT COUNT(*), MAX(read_at) FROM files_read WHERE feed = ?")
-            .bind(feed)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(self.err())?;
+        let row = sqlx::query(
+            "SELECT COUNT(*), MAX(read_at) FROM files_read WHERE feed = ? AND set_aside IS NULL",
+        )
+        .bind(feed)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err())?;
         Ok((row.get::<i64, _>(0) as u64, row.get(1)))
     }
 }
