@@ -481,6 +481,7 @@ fn unreadable_files_are_set_aside_and_the_good_ones_read() {
     std::fs::write(drop.join("empty.xlsx"), b"").unwrap();
     std::fs::write(drop.join("not-a-workbook.xlsx"), "this is a text file").unwrap();
     for f in [
+        "far-cell-XFD1048576.xlsx",
         "shared-string-index-out-of-range.xlsx",
         "no-shared-strings-part.xlsx",
         "cell-ref-overflow.xlsx",

@@ -8,6 +8,52 @@ use crate::{ConnectorError, InputUnit, RawRow, Result};
 use calamine::{open_workbook_auto, Data, Range, Reader};
 use std::path::Path;
 
+/// The most cells a worksheet's used range may span before it is refused: calamine
+/// allocates the whole range, and one stray cell at `XFD1048576` would ask for
+/// 17 billion cells (the process would abort, not fail).
+pub const MAX_SHEET_CELLS: u64 = 50_000_000;
+
+/// Streams an `.xlsx` worksheet's cells (without building its grid) and refuses one
+/// whose used range, as its cells reach, spans more than
+/// [`MAX_SHEET_CELLS`].
+fn check_extent(path: &Path, sheet: &str) -> std::result::Result<(), String> {
+    let is_xlsx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xlsm"));
+    if !is_xlsx {
+        return Ok(());
+    }
+    let mut xl: calamine::Xlsx<_> =
+        calamine::open_workbook(path).map_err(|e: calamine::XlsxError| e.to_string())?;
+    let mut cells = xl
+        .worksheet_cells_reader(sheet)
+        .map_err(|e| format!("worksheet {sheet}: {e}"))?;
+    let area = |(r0, c0): (u32, u32), (r1, c1): (u32, u32)| {
+        (u64::from(r1.saturating_sub(r0)) + 1) * (u64::from(c1.saturating_sub(c0)) + 1)
+    };
+    let refuse = |(r, c): (u32, u32)| {
+        format!(
+            "worksheet {sheet}: its used range reaches row {} and column {} (over {MAX_SHEET_CELLS} cells); a stray cell far from the data? Delete the empty rows and columns and export again",
+            u64::from(r) + 1,
+            u64::from(c) + 1
+        )
+    };
+    let (mut max_r, mut max_c) = (0u32, 0u32);
+    let (mut min_r, mut min_c) = (u32::MAX, u32::MAX);
+    while let Some(cell) = cells
+        .next_cell()
+        .map_err(|e| format!("worksheet {sheet}: {e}"))?
+    {
+        let (r, c) = cell.get_position();
+        (max_r, max_c) = (max_r.max(r), max_c.max(c));
+        (min_r, min_c) = (min_r.min(r), min_c.min(c));
+        if area((min_r, min_c), (max_r, max_c)) > MAX_SHEET_CELLS {
+            return Err(refuse((max_r, max_c)));
+        }
+    }
+    Ok(())
+}
+
 /// The data rows of one worksheet (a departmental sheet fits in memory; calamine reads it whole).
 pub struct XlsxReader {
     rows: std::vec::IntoIter<RawRow>,
@@ -34,6 +80,7 @@ impl XlsxReader {
                 .cloned()
                 .ok_or_else(|| wb_err("the workbook has no worksheet".into()))?,
         };
+        check_extent(path, &name).map_err(wb_err)?;
         let range: Range<Data> = workbook
             .worksheet_range(&name)
             .map_err(|e| wb_err(format!("worksheet {name}: {e}")))?;
