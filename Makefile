@@ -7,6 +7,8 @@ help: ## List targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9_-]+:.*##/{printf "  %-12s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
 
 run: ## Build and run the demo: fixtures → snapshot → both platform simulators
+	@echo "building xinyong (the first build takes a few minutes) ..."
+	$(CARGO) build --bin xinyong
 	$(CARGO) run --quiet --bin xinyong -- demo
 
 test: ## The whole test suite: unit, property and end-to-end tests
