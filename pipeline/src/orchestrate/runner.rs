@@ -138,17 +138,28 @@ impl FeedReport {
     /// The report of a feed that failed.
     fn failed(feed: &Feed, error: String) -> FeedReport {
         FeedReport {
-            feed: feed.name.clone(),
             title: feed.title.clone(),
             department: feed.department.clone(),
             dataset: feed.dataset.code.clone(),
+            max_quarantine_ratio: feed.max_quarantine_ratio,
+            ..FeedReport::failed_named(&feed.name, error)
+        }
+    }
+
+    /// The report of a feed known only by name (its mapping is broken) that failed.
+    fn failed_named(name: &str, error: String) -> FeedReport {
+        FeedReport {
+            feed: name.to_string(),
+            title: String::new(),
+            department: String::new(),
+            dataset: String::new(),
             counts: FeedCounts::default(),
             files: Vec::new(),
             skipped_files: Vec::new(),
             set_aside: Vec::new(),
             quarantine_file: None,
             error: Some(error),
-            max_quarantine_ratio: feed.max_quarantine_ratio,
+            max_quarantine_ratio: None,
         }
     }
 
@@ -296,31 +307,10 @@ async fn run_with_id(
     for b in broken {
         let error = b.error.to_string();
         tracing::error!(feed = %b.name, error = %error, "mapping broken: this feed fails, the others go on");
-        if !opts.dry_run {
-            state
-                .record_feed(
-                    &run_id,
-                    &b.name,
-                    "",
-                    &FeedCounts::default(),
-                    &[],
-                    Some(&error),
-                )
-                .await?;
-        }
-        reports.push(FeedReport {
-            feed: b.name.clone(),
-            title: b.name,
-            department: String::new(),
-            dataset: String::new(),
-            counts: FeedCounts::default(),
-            files: Vec::new(),
-            skipped_files: Vec::new(),
-            set_aside: Vec::new(),
-            quarantine_file: None,
-            error: Some(error),
-            max_quarantine_ratio: None,
-        });
+        record_failure(opts, &run_id, &state, &b.name, "", &error).await?;
+        let mut report = FeedReport::failed_named(&b.name, error);
+        report.title = b.name;
+        reports.push(report);
     }
     let mut register = Arc::new(store.register()?);
     for feed in &selected {
@@ -340,18 +330,15 @@ async fn run_with_id(
             }
             Err(e) => {
                 tracing::error!(feed = %feed.name, error = %e, "feed failed; the other feeds go on");
-                if !opts.dry_run {
-                    state
-                        .record_feed(
-                            &run_id,
-                            &feed.name,
-                            &feed.dataset.code,
-                            &FeedCounts::default(),
-                            &[],
-                            Some(&e.to_string()),
-                        )
-                        .await?;
-                }
+                record_failure(
+                    opts,
+                    &run_id,
+                    &state,
+                    &feed.name,
+                    &feed.dataset.code,
+                    &e.to_string(),
+                )
+                .await?;
                 FeedReport::failed(feed, e.to_string())
             }
         };
@@ -440,6 +427,30 @@ async fn ingest_one(
     .context("a feed's worker thread panicked")?;
     bar.finish_and_clear();
     Ok(result)
+}
+
+/// Records that a feed failed (nothing of it is in the snapshot).
+async fn record_failure(
+    opts: &RunOptions,
+    run_id: &str,
+    state: &StateStore,
+    feed: &str,
+    dataset: &str,
+    error: &str,
+) -> anyhow::Result<()> {
+    if !opts.dry_run {
+        state
+            .record_feed(
+                run_id,
+                feed,
+                dataset,
+                &FeedCounts::default(),
+                &[],
+                Some(error),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Records a feed's outcome and files — only now that its records are safely in the
