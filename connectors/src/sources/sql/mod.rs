@@ -12,6 +12,9 @@
 //! by the pipeline only once the run's records are in the snapshot; a later run passes
 //! it back in [`ReadContext::position`]. Rows whose watermark is NULL are not read.
 
+mod query;
+pub use query::check_query;
+
 use super::Runtime;
 use crate::header::normalise_header;
 use crate::{ConnectorError, InputUnit, RawBatch, RawRow, ReadContext, Result, Source};
@@ -501,75 +504,6 @@ impl SqlSource {
     }
 }
 
-/// Checks a mapping's query: one SELECT (or `WITH … SELECT`), nothing after it. The
-/// source wraps it as a subquery, so it may not close the wrapper's parenthesis, hold a
-/// `;` (a second statement), or a comment (which could swallow the wrapper's clauses);
-/// quotes are respected. Returns the query without a trailing `;`.
-pub fn check_query(query: &str) -> std::result::Result<&str, String> {
-    let q = query.trim().trim_end_matches(';').trim();
-    let first_word = q
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    if first_word != "SELECT" && first_word != "WITH" {
-        return Err("the query must be a SELECT".into());
-    }
-    let bytes = q.as_bytes();
-    let mut depth: i64 = 0;
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(qc) => {
-                if b == qc {
-                    // A doubled quote is an escaped one.
-                    if bytes.get(i + 1) == Some(&qc) {
-                        i += 1;
-                    } else {
-                        quote = None;
-                    }
-                }
-            }
-            None => match b {
-                b'\'' | b'"' | b'`' => quote = Some(b),
-                b'(' => depth += 1,
-                b')' => {
-                    depth -= 1;
-                    if depth < 0 {
-                        return Err(
-                            "the query must be one SELECT: it closes a parenthesis it did not open"
-                                .into(),
-                        );
-                    }
-                }
-                b';' => {
-                    return Err(
-                        "the query must be one SELECT: no `;` and no second statement".into(),
-                    )
-                }
-                b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                    return Err("the query must be one SELECT without comments (`--`)".into())
-                }
-                b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                    return Err("the query must be one SELECT without comments (`/*`)".into())
-                }
-                b'#' => return Err("the query must be one SELECT without comments (`#`)".into()),
-                _ => {}
-            },
-        }
-        i += 1;
-    }
-    if quote.is_some() {
-        return Err("the query has an unclosed quote".into());
-    }
-    if depth != 0 {
-        return Err("the query has an unclosed parenthesis".into());
-    }
-    Ok(q)
-}
-
 impl Source for SqlSource {
     fn next_batch(&mut self) -> Result<Option<RawBatch>> {
         if self.exhausted {
@@ -698,80 +632,4 @@ fn mask(message: &str, secrets: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod unit_tests {
-    use super::*;
-
-    #[test]
-    fn masking_removes_the_url_and_its_password() {
-        let url = "postgres://zjj:p%40ss-word@db.example:5432/credit";
-        let secrets = secrets_of(url);
-        let msg = format!("failed to connect to {url} with p@ss-word and p%40ss-word");
-        let masked = mask(&msg, &secrets);
-        assert!(!masked.contains("p@ss-word"), "{masked}");
-        assert!(!masked.contains("p%40ss-word"), "{masked}");
-        assert!(!masked.contains("db.example:5432/credit"), "{masked}");
-    }
-
-    #[test]
-    fn positions_round_trip_with_their_kinds() {
-        for cell in [
-            Cell::Text("京建罚字〔2024〕17号".into()),
-            Cell::Int(-42),
-            Cell::Decimal(Decimal::from_str("12500.50").unwrap()),
-            Cell::Date(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()),
-            Cell::DateTime(
-                NaiveDate::from_ymd_opt(2024, 3, 1)
-                    .unwrap()
-                    .and_hms_micro_opt(9, 30, 0, 250)
-                    .unwrap(),
-            ),
-        ] {
-            let typed = cell.typed().unwrap();
-            assert_eq!(Cell::from_typed(&typed), Some(cell));
-        }
-        let whole = Cell::DateTime(
-            NaiveDate::from_ymd_opt(2024, 3, 1)
-                .unwrap()
-                .and_hms_opt(9, 30, 0)
-                .unwrap(),
-        );
-        assert_eq!(whole.export_text(), "2024-03-01 09:30:00");
-    }
-
-    #[test]
-    fn only_one_select_passes_the_query_check() {
-        assert_eq!(check_query(" SELECT a FROM t; "), Ok("SELECT a FROM t"));
-        assert!(check_query("WITH x AS (SELECT 1) SELECT * FROM x").is_ok());
-        assert!(check_query("SELECT 'a;b' AS s, \"c)\" FROM t WHERE n = 'it''s'").is_ok());
-        for bad in [
-            "SELECT 1; DELETE FROM penalties",
-            "SELECT * FROM t) AS x; DELETE FROM t; SELECT * FROM (SELECT 1",
-            "SELECT 1 -- ) AS x",
-            "SELECT 1 /* */",
-            "SELECT 'unclosed",
-            "SELECT (1",
-            "DELETE FROM t",
-            "UPDATE t SET a = 1",
-        ] {
-            assert!(check_query(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_query_that_is_not_a_select_is_refused() {
-        let cfg = SqlConfig {
-            url_env: Some("XINYONG_TEST_UNSET_URL".into()),
-            url_file: None,
-            query: "DELETE FROM penalties".into(),
-            watermark: "updated_at".into(),
-            key: "id".into(),
-            batch_size: 10,
-        };
-        let cx = ReadContext {
-            feed: "zjj_xzcf".into(),
-            ..Default::default()
-        };
-        let err = SqlSource::new(cfg, &cx).err().unwrap().to_string();
-        assert!(err.contains("zjj_xzcf") && err.contains("SELECT"), "{err}");
-    }
-}
+mod tests;
