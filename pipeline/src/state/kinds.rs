@@ -64,11 +64,6 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    /// Whether the run reads feeds (a push or a repair reads none).
-    pub fn reads_feeds(&self) -> bool {
-        !matches!(self, RunKind::Push | RunKind::ReconcileRepair)
-    }
-
     /// From its stored text (an unknown kind is kept as a schedule's, by name).
     pub fn parse(s: &str) -> RunKind {
         match s {
