@@ -522,3 +522,101 @@ fn unreadable_files_are_set_aside_and_the_good_ones_read() {
     assert_exit(&o, 0);
     assert!(!stdout(&o).contains("set aside:"), "{}", stdout(&o));
 }
+
+/// A UTF-8 export with one stray byte and a truncated last line: the file is read as
+/// UTF-8, the damaged row is quarantined as `encoding_invalid` with its bytes in hex,
+/// the cut line as `too_few_columns`, and no snapshot value holds U+FFFD.
+#[test]
+fn undecodable_bytes_and_cut_lines_have_reasons_of_their_own() {
+    let w = Workdir::new();
+    let drop = w.path().join("fixtures/drop/scjgj_xzcf");
+    let source =
+        std::fs::read(drop.join("同江市市场监督管理局行政处罚信息_2025年1月补报.csv")).unwrap();
+    let text = String::from_utf8(source).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Header, a damaged row, good rows, and the last row cut in the middle.
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(lines[0].as_bytes());
+    bytes.extend_from_slice(b"\r\n");
+    let damaged = lines[1].replacen("同江市", "同江\u{0}市", 1);
+    let damaged = damaged
+        .as_bytes()
+        .iter()
+        .map(|b| if *b == 0 { 0xB3 } else { *b });
+    bytes.extend(damaged);
+    bytes.extend_from_slice(b"\r\n");
+    for l in &lines[2..10] {
+        bytes.extend_from_slice(l.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    let cut = lines[10];
+    let cut = &cut[..cut.char_indices().nth(30).unwrap().0];
+    bytes.extend_from_slice(cut.as_bytes());
+    for f in std::fs::read_dir(&drop).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    std::fs::write(drop.join("damaged.csv"), &bytes).unwrap();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let _ = w.xinyong(&["run", "--no-push"]);
+    let r = w.latest_report();
+    let f = r["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feed"] == "scjgj_xzcf")
+        .unwrap();
+    let c = &f["counts"];
+    assert!(f["error"].is_null(), "{f}");
+    assert_eq!(c["quarantined_by_reason"]["encoding_invalid"], 1, "{f}");
+    assert_eq!(c["quarantined_by_reason"]["too_few_columns"], 1, "{f}");
+    assert_eq!(
+        c["kept"].as_u64().unwrap() + c["superseded"].as_u64().unwrap(),
+        8,
+        "{f}"
+    );
+    let store = pipeline::snapshot::SnapshotStore::new(&w.data());
+    let mut values = Vec::new();
+    for e in walk(&store.quarantine_root()) {
+        pipeline::snapshot::files::read_batches(&e, None, |b| {
+            let reason = pipeline::snapshot::str_col(&b, "reason").unwrap();
+            let value = pipeline::snapshot::str_col(&b, "value").unwrap();
+            for i in 0..b.num_rows() {
+                values.push((reason.value(i).to_string(), value.value(i).to_string()));
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let bad = values
+        .iter()
+        .find(|(r, _)| r == "encoding_invalid")
+        .unwrap();
+    assert!(
+        bad.1.contains("B3") && !bad.1.contains('\u{FFFD}'),
+        "{values:?}"
+    );
+    store
+        .read_dataset("xzcf", None, |b| {
+            for col in b.columns() {
+                if let Some(s) = col.as_any().downcast_ref::<arrow_array::StringArray>() {
+                    assert!(s.iter().flatten().all(|v| !v.contains('\u{FFFD}')));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Every file under a directory.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,22 +1,63 @@
-//! Encoding detection for departmental text exports: UTF-8 (with or without BOM),
-//! UTF-16 with BOM, otherwise GB18030 (a superset of GBK and GB2312).
+//! Encoding detection and cell decoding for departmental text exports: UTF-8 (with or
+//! without BOM), UTF-16 with BOM, otherwise GB18030 (a superset of GBK and GB2312).
+//! Bytes that are not text in the file's encoding are never replaced silently: the
+//! cell shows them as `\xB3` and the row says which cell and which bytes.
 
-use encoding_rs::{Encoding, GB18030, UTF_16BE, UTF_16LE, UTF_8};
+use encoding_rs::{DecoderResult, Encoding, GB18030, UTF_16BE, UTF_16LE, UTF_8};
 
-/// Guesses the encoding of a text file from its first bytes.
+/// How many bytes of a file the encoding is decided on.
+pub const SAMPLE_BYTES: usize = 1 << 20;
+
+/// Guesses the encoding of a text file from its first bytes ([`SAMPLE_BYTES`]).
 ///
-/// A BOM decides. Without one, text that is valid UTF-8 (a character cut at the end of
-/// the sample is allowed) is UTF-8; anything else is taken as GB18030, which is what
-/// Chinese office software writes when it says "ANSI" or "GBK".
+/// A BOM decides. Without one, text whose non-ASCII characters are nearly all valid
+/// UTF-8 is UTF-8: one stray byte among many UTF-8 characters does not switch the
+/// whole file (the row holding it is refused on its own). Text with no valid UTF-8
+/// multi-byte character but invalid sequences is GB18030, which is what Chinese office
+/// software writes when it says "ANSI" or "GBK". A character cut at the end of the
+/// sample is allowed.
 pub fn detect(sample: &[u8]) -> &'static Encoding {
     if let Some((enc, _)) = Encoding::for_bom(sample) {
         return enc;
     }
-    match std::str::from_utf8(sample) {
-        Ok(_) => UTF_8,
-        Err(e) if e.error_len().is_none() => UTF_8,
-        Err(_) => GB18030,
+    let (valid, invalid) = utf8_census(sample);
+    // GB18030 text forms a valid 2–4 byte UTF-8 sequence only by accident, and rarely;
+    // UTF-8 text with a damaged byte has many valid sequences per invalid one.
+    if invalid == 0 || valid >= 8 * invalid {
+        UTF_8
+    } else {
+        GB18030
     }
+}
+
+/// (valid multi-byte UTF-8 characters, invalid sequences) in `bytes`; a sequence cut
+/// by the end counts as neither.
+fn utf8_census(mut bytes: &[u8]) -> (usize, usize) {
+    let (mut valid, mut invalid) = (0usize, 0usize);
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                valid += count_multibyte(s);
+                return (valid, invalid);
+            }
+            Err(e) => {
+                let ok = e.valid_up_to();
+                valid += count_multibyte(std::str::from_utf8(&bytes[..ok]).unwrap_or(""));
+                match e.error_len() {
+                    Some(n) => {
+                        invalid += 1;
+                        bytes = &bytes[ok + n..];
+                    }
+                    None => return (valid, invalid),
+                }
+            }
+        }
+    }
+}
+
+/// Non-ASCII characters of valid text: one lead byte each.
+fn count_multibyte(s: &str) -> usize {
+    s.bytes().filter(|b| *b >= 0xC0).count()
 }
 
 /// A short name for reports.
@@ -29,6 +70,69 @@ pub fn name(enc: &'static Encoding) -> &'static str {
         "UTF-16BE"
     } else {
         "GB18030"
+    }
+}
+
+/// One cell decoded from `enc` (UTF-8 or GB18030; the parser cut it at ASCII
+/// delimiters) and appended to `out`. Returns the first malformed byte sequence when
+/// there is one; every malformed sequence is written as `\xHH` escapes.
+pub fn decode_cell(enc: &'static Encoding, bytes: &[u8], out: &mut String) -> Option<Vec<u8>> {
+    if enc == UTF_8 {
+        return decode_utf8(bytes, out);
+    }
+    if bytes.is_ascii() {
+        // ASCII is the same in GB18030; checked above.
+        out.push_str(std::str::from_utf8(bytes).unwrap_or_default());
+        return None;
+    }
+    let mut decoder = enc.new_decoder_without_bom_handling();
+    let mut first_bad = None;
+    let mut rest = bytes;
+    out.reserve(bytes.len() * 3 / 2 + 4);
+    loop {
+        let (result, read) = decoder.decode_to_string_without_replacement(rest, out, true);
+        match result {
+            DecoderResult::InputEmpty => return first_bad,
+            DecoderResult::OutputFull => out.reserve(rest.len() * 3 + 16),
+            DecoderResult::Malformed(bad, after) => {
+                // The malformed bytes end `after` bytes before what was read.
+                let end = read - after as usize;
+                let start = end.saturating_sub(bad as usize);
+                let malformed = &rest[start..end];
+                escape(malformed, out);
+                first_bad.get_or_insert_with(|| malformed.to_vec());
+            }
+        }
+        rest = &rest[read..];
+    }
+}
+
+fn decode_utf8(mut bytes: &[u8], out: &mut String) -> Option<Vec<u8>> {
+    let mut first_bad = None;
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return first_bad;
+            }
+            Err(e) => {
+                let ok = e.valid_up_to();
+                out.push_str(std::str::from_utf8(&bytes[..ok]).unwrap_or_default());
+                let n = e.error_len().unwrap_or(bytes.len() - ok);
+                let malformed = &bytes[ok..ok + n];
+                escape(malformed, out);
+                first_bad.get_or_insert_with(|| malformed.to_vec());
+                bytes = &bytes[ok + n..];
+            }
+        }
+    }
+}
+
+/// `\xB3\xFE` for bytes that are not text.
+fn escape(bytes: &[u8], out: &mut String) {
+    use std::fmt::Write;
+    for b in bytes {
+        let _ = write!(out, "\\x{b:02X}");
     }
 }
 
@@ -45,5 +149,37 @@ mod tests {
         // A UTF-8 character cut by the end of the sample is still UTF-8.
         let s = "企业".as_bytes();
         assert_eq!(detect(&s[..4]), UTF_8);
+    }
+
+    #[test]
+    fn one_stray_byte_does_not_switch_a_utf8_file() {
+        let mut text = "企业名称,统一社会信用代码\n".repeat(20).into_bytes();
+        text.extend_from_slice(b"\xB3abc\n");
+        text.extend_from_slice("某某公司,代码\n".repeat(20).as_bytes());
+        assert_eq!(detect(&text), UTF_8);
+        let text = "某某公司,代码\n".repeat(50);
+        let (gbk, _, _) = GB18030.encode(&text);
+        assert_eq!(detect(&gbk), GB18030);
+    }
+
+    #[test]
+    fn malformed_bytes_are_escaped_and_reported() {
+        let mut out = String::new();
+        assert_eq!(decode_cell(UTF_8, b"ab\xB3c", &mut out), Some(vec![0xB3]));
+        assert_eq!(out, "ab\\xB3c");
+        let mut gbk = GB18030.encode("张三").0.into_owned();
+        gbk.insert(2, 0xFF);
+        let mut out = String::new();
+        let bad = decode_cell(GB18030, &gbk, &mut out);
+        assert!(bad.is_some(), "{out}");
+        assert!(!out.contains('\u{FFFD}'), "{out}");
+        assert!(
+            out.starts_with('张') && out.ends_with('三') && out.contains("\\xFF"),
+            "{out}"
+        );
+        let mut out = String::new();
+        let lisi = GB18030.encode("李四").0.into_owned();
+        assert_eq!(decode_cell(GB18030, &lisi, &mut out), None);
+        assert_eq!(out, "李四");
     }
 }

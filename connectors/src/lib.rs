@@ -56,8 +56,32 @@ impl InputUnit {
 pub struct RawRow {
     /// 1-based line number in the file (CSV: the line the record starts on; XLSX: the sheet row).
     pub line: u64,
-    /// Cell texts, exactly as decoded (not trimmed).
+    /// Cell texts, exactly as decoded (not trimmed). Bytes that could not be decoded
+    /// are shown as `\xB3` in the text, never as U+FFFD.
     pub values: Cells,
+    /// The first cell whose bytes could not be decoded, when there is one: the row
+    /// cannot become a record (the pipeline quarantines it as `encoding_invalid`).
+    pub undecodable: Option<Box<Undecodable>>,
+}
+
+impl RawRow {
+    /// A row whose cells all decoded.
+    pub fn new(line: u64, values: Cells) -> Self {
+        RawRow {
+            line,
+            values,
+            undecodable: None,
+        }
+    }
+}
+
+/// Bytes of a cell that are not text in the file's encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    /// The 0-based column of the cell.
+    pub column: usize,
+    /// The first malformed byte sequence, as it is in the file.
+    pub bytes: Vec<u8>,
 }
 
 /// A bounded batch of raw rows from one input unit.

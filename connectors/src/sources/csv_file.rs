@@ -1,17 +1,21 @@
 //! CSV exports: encoding detected (UTF-8 with or without BOM, UTF-16 with BOM,
-//! GB18030/GBK), decoded while streaming, header row found among the first rows.
+//! GB18030/GBK), header row found among the first rows. UTF-8 and GB18030 are parsed
+//! as bytes (their delimiters are ASCII) and each cell decoded on its own, so a
+//! malformed byte marks its row rather than turning into U+FFFD; UTF-16 is transcoded
+//! while streaming.
 
 use super::file_drop::RowReader;
 use crate::header::{find_header, HEADER_SCAN_ROWS};
-use crate::{encoding, Cells, ConnectorError, InputUnit, RawRow, Result};
-use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
+use crate::{encoding, Cells, ConnectorError, InputUnit, RawRow, Result, Undecodable};
+use encoding_rs::{Encoding, UTF_8};
+use encoding_rs_io::DecodeReaderBytesBuilder;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-type Decoded = LineTracked<DecodeReaderBytes<BufReader<Counted<File>>, Vec<u8>>>;
+type Decoded = LineTracked<Box<dyn Read + Send>>;
 
 /// Counts the raw bytes read from the file (for progress and its ETA) and, for a new
 /// file, hashes them on the way.
@@ -105,6 +109,8 @@ pub struct CsvReader {
     /// Rows read during header detection that come after the header.
     buffered: VecDeque<RawRow>,
     record: csv::ByteRecord,
+    /// What the parsed bytes are: UTF-8 or GB18030 (UTF-16 is transcoded to UTF-8).
+    cell_encoding: &'static Encoding,
     /// The file hashed on the way (a new file), and its size.
     hash: Option<std::sync::Arc<std::sync::Mutex<StreamHash>>>,
     bytes: u64,
@@ -122,7 +128,7 @@ impl CsvReader {
             path: path.to_path_buf(),
             source,
         };
-        let mut sample = vec![0u8; 64 * 1024];
+        let mut sample = vec![0u8; encoding::SAMPLE_BYTES];
         let mut file = File::open(path).map_err(io)?;
         let mut filled = 0;
         while filled < sample.len() {
@@ -139,26 +145,31 @@ impl CsvReader {
         let hash = sha256
             .is_none()
             .then(|| std::sync::Arc::new(std::sync::Mutex::new(StreamHash::default())));
-        // 64 KiB steps through decoding and parsing: the 8 KiB defaults spend a tenth of
-        // the reader's time on per-call setup.
-        let decoded = DecodeReaderBytesBuilder::new()
-            .encoding(Some(enc))
-            .bom_override(true)
-            .build_with_buffer(
-                BufReader::with_capacity(
-                    1 << 20,
-                    Counted {
-                        inner: file,
-                        progress,
-                        hash: hash.clone(),
-                    },
-                ),
-                vec![0; 1 << 16],
-            )
-            .map_err(io)?;
+        let counted = BufReader::with_capacity(
+            1 << 20,
+            Counted {
+                inner: file,
+                progress,
+                hash: hash.clone(),
+            },
+        );
+        let (stream, cell_encoding): (Box<dyn Read + Send>, _) =
+            if enc == UTF_8 || enc == encoding_rs::GB18030 {
+                // ASCII-compatible: parsed as bytes, a BOM (UTF-8's) skipped.
+                (Box::new(SkipBom::new(counted)), enc)
+            } else {
+                // 64 KiB steps through decoding and parsing: the 8 KiB defaults spend a
+                // tenth of the reader's time on per-call setup.
+                let decoded = DecodeReaderBytesBuilder::new()
+                    .encoding(Some(enc))
+                    .bom_override(true)
+                    .build_with_buffer(counted, vec![0; 1 << 16])
+                    .map_err(io)?;
+                (Box::new(decoded), UTF_8)
+            };
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Newlines::default()));
         let tracked = LineTracked {
-            inner: decoded,
+            inner: stream,
             lines: lines.clone(),
         };
         let reader = csv::ReaderBuilder::new()
@@ -172,6 +183,7 @@ impl CsvReader {
             lines,
             buffered: VecDeque::new(),
             record: csv::ByteRecord::new(),
+            cell_encoding,
             hash,
             bytes,
         };
@@ -222,9 +234,11 @@ impl CsvReader {
                     .lock()
                     .expect("not poisoned")
                     .line_of_record(byte);
+                let (values, undecodable) = cells_of(&self.record, self.cell_encoding);
                 Ok(Some(RawRow {
                     line,
-                    values: cells_of(&self.record),
+                    values,
+                    undecodable,
                 }))
             }
             Ok(false) => Ok(None),
@@ -240,23 +254,66 @@ impl CsvReader {
     }
 }
 
-/// The cells of a parsed record, copied in one piece. The decoder emits valid UTF-8 only
-/// (malformed input becomes U+FFFD) and the CSV parser splits on ASCII bytes, so the
-/// record's bytes are valid UTF-8 and every field ends on a character boundary
-/// (`Cells::from_parts` checks the boundaries); validating the text again cost 6% of a
-/// full load. Debug builds still check.
-fn cells_of(record: &csv::ByteRecord) -> Cells {
+/// The cells of a parsed record. Valid UTF-8 (the common case) is copied in one piece;
+/// otherwise each cell is decoded on its own, malformed bytes escaped and the first
+/// reported.
+fn cells_of(record: &csv::ByteRecord, enc: &'static Encoding) -> (Cells, Option<Box<Undecodable>>) {
     let bytes = record.as_slice();
-    debug_assert!(std::str::from_utf8(bytes).is_ok());
-    let mut ends = Vec::with_capacity(record.len());
-    let mut end = 0u32;
-    for field in record.iter() {
-        end += u32::try_from(field.len()).expect("a cell under 4 GiB");
-        ends.push(end);
+    let whole = if enc == UTF_8 || bytes.is_ascii() {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    };
+    if let Some(text) = whole {
+        let mut ends = Vec::with_capacity(record.len());
+        let mut end = 0u32;
+        for field in record.iter() {
+            // A record of 4 GiB cannot be buffered; the csv crate's own limits stop it.
+            end = end.saturating_add(u32::try_from(field.len()).unwrap_or(u32::MAX));
+            ends.push(end);
+        }
+        // Cut at ASCII delimiters, so every end is a character boundary.
+        return (Cells::from_parts(text.to_string(), ends), None);
     }
-    // SAFETY: see above — the bytes come from a UTF-8 decoder, cut at ASCII delimiters.
-    let text = unsafe { String::from_utf8_unchecked(bytes.to_vec()) };
-    Cells::from_parts(text, ends)
+    let mut text = String::with_capacity(bytes.len() + bytes.len() / 2);
+    let mut ends = Vec::with_capacity(record.len());
+    let mut undecodable = None;
+    for (column, field) in record.iter().enumerate() {
+        if let Some(bad) = encoding::decode_cell(enc, field, &mut text) {
+            undecodable.get_or_insert_with(|| Box::new(Undecodable { column, bytes: bad }));
+        }
+        ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+    }
+    (Cells::from_parts(text, ends), undecodable)
+}
+
+/// Skips a UTF-8 BOM at the start of a byte stream.
+struct SkipBom<R> {
+    inner: R,
+    checked: bool,
+}
+
+impl<R> SkipBom<R> {
+    fn new(inner: R) -> Self {
+        SkipBom {
+            inner,
+            checked: false,
+        }
+    }
+}
+
+impl<R: std::io::BufRead> Read for SkipBom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.checked {
+            self.checked = true;
+            // The BufReader holds at least the first 3 bytes unless the file is shorter.
+            let head = self.inner.fill_buf()?;
+            if head.starts_with(b"\xEF\xBB\xBF") {
+                self.inner.consume(3);
+            }
+        }
+        self.inner.read(buf)
+    }
 }
 
 impl RowReader for CsvReader {

@@ -471,10 +471,10 @@ impl Source for HttpSource {
                 }
             }
             self.rows_read += 1;
-            rows.push(RawRow {
-                line: self.rows_read,
-                values: keys.iter().map(|k| cell_text(obj.get(k))).collect(),
-            });
+            rows.push(RawRow::new(
+                self.rows_read,
+                keys.iter().map(|k| cell_text(obj.get(k))).collect(),
+            ));
         }
         Ok(Some(RawBatch { unit, rows }))
     }

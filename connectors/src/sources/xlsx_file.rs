@@ -88,9 +88,11 @@ impl XlsxReader {
         let all: Vec<RawRow> = range
             .rows()
             .enumerate()
-            .map(|(i, cells)| RawRow {
-                line: first_row + i as u64 + 1,
-                values: cells.iter().map(cell_text).collect(),
+            .map(|(i, cells)| {
+                RawRow::new(
+                    first_row + i as u64 + 1,
+                    cells.iter().map(cell_text).collect(),
+                )
             })
             .collect();
         let head: Vec<Vec<String>> = all

@@ -74,6 +74,10 @@ pub enum Reason {
     BlankRow,
     /// More cells than the header has.
     ColumnCount,
+    /// Fewer cells than the mapped columns need (a truncated line).
+    TooFewColumns,
+    /// Bytes that are not text in the file's encoding.
+    EncodingInvalid,
     /// An update time that cannot be read.
     BadUpdatedAt,
     /// An identifier that fails its check.
@@ -126,7 +130,7 @@ const ID_CODES: [[&str; 8]; 4] = [
 
 impl Reason {
     /// The reasons that are not identifier checks.
-    const PLAIN: [Reason; 10] = [
+    const PLAIN: [Reason; 12] = [
         Reason::MissingField,
         Reason::UsccPlaceholder,
         Reason::UsccUnresolved,
@@ -136,6 +140,8 @@ impl Reason {
         Reason::TooLong,
         Reason::BlankRow,
         Reason::ColumnCount,
+        Reason::TooFewColumns,
+        Reason::EncodingInvalid,
         Reason::BadUpdatedAt,
     ];
 
@@ -169,6 +175,8 @@ impl Reason {
             Reason::TooLong => "too_long",
             Reason::BlankRow => "blank_row",
             Reason::ColumnCount => "column_count",
+            Reason::TooFewColumns => "too_few_columns",
+            Reason::EncodingInvalid => "encoding_invalid",
             Reason::BadUpdatedAt => "bad_updated_at",
             Reason::Id(k, e) => ID_CODES[k as usize][e as usize],
         }
@@ -190,7 +198,9 @@ impl Reason {
             Reason::BadValue => "取值不在代码表内",
             Reason::TooLong => "内容超长",
             Reason::BlankRow => "空行",
-            Reason::ColumnCount => "列数与表头不符",
+            Reason::ColumnCount => "列数多于表头",
+            Reason::TooFewColumns => "列数少于表头",
+            Reason::EncodingInvalid => "含无法识别的字符",
             Reason::BadUpdatedAt => "更新时间错误",
             Reason::Id(IdKind::Uscc, _) => "统一社会信用代码错误",
             Reason::Id(IdKind::Ric, _) => "身份证号码错误",
@@ -216,6 +226,12 @@ impl Reason {
             Reason::BlankRow => "空行，没有任何内容，导出时请删除",
             Reason::ColumnCount => {
                 "该行的列数多于表头，可能多了分隔符或逗号未加引号，请检查该行"
+            }
+            Reason::TooFewColumns => {
+                "该行的列数少于表头（行不完整，可能文件被截断或换行符位置错误），请检查该行并重新导出"
+            }
+            Reason::EncodingInvalid => {
+                "该单元格含有无法识别的字节（文件编码与其余内容不一致，\\x后为字节的十六进制），请以UTF-8或GBK编码重新导出，或更正该单元格"
             }
             Reason::BadUpdatedAt => "更新时间无法识别，请按“2024-09-30 08:00:00”的格式填写",
             Reason::Id(kind, e) => return identifier_instruction(kind, e),

@@ -108,10 +108,7 @@ fn unit() -> InputUnit {
 }
 
 fn row(cells: &[&str]) -> RawRow {
-    RawRow {
-        line: 3,
-        values: cells.iter().map(|s| s.to_string()).collect(),
-    }
+    RawRow::new(3, cells.iter().map(|s| s.to_string()).collect())
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub struct Binding {
     columns: Vec<Option<usize>>,
     updated_at: Option<usize>,
     width: usize,
+    /// The file's column names (for problems about a source cell).
+    headers: Vec<String>,
 }
 
 impl Feed {
@@ -55,6 +57,7 @@ impl Feed {
             columns,
             updated_at,
             width: unit.headers.len(),
+            headers: unit.headers.clone(),
         })
     }
 }
@@ -96,6 +99,17 @@ impl Feed {
             return Err(RowProblem {
                 reason: Reason::ColumnCount,
                 field: String::new(),
+                value: format!("{} cells, header has {}", row.values.len(), b.width),
+            });
+        }
+        if let Some(p) = undecodable(b, row) {
+            return Err(p);
+        }
+        let needed = b.columns.iter().flatten().chain(&b.updated_at).max();
+        if let Some(&needed) = needed.filter(|&&n| n >= row.values.len()) {
+            return Err(RowProblem {
+                reason: Reason::TooFewColumns,
+                field: b.headers.get(needed).cloned().unwrap_or_default(),
                 value: format!("{} cells, header has {}", row.values.len(), b.width),
             });
         }
@@ -189,4 +203,29 @@ impl Feed {
             })
             .unwrap_or_default()
     }
+}
+
+/// A row with bytes its file's encoding cannot decode, or a cell holding U+FFFD (a
+/// source that replaced them before us): the cell as read, the bytes in hex.
+fn undecodable(b: &Binding, row: &RawRow) -> Option<RowProblem> {
+    let (column, value) = match &row.undecodable {
+        Some(u) => {
+            let hex: Vec<String> = u.bytes.iter().map(|x| format!("{x:02X}")).collect();
+            let cell = row.values.get(u.column).unwrap_or_default();
+            (u.column, format!("{cell}（字节 {}）", hex.join(" ")))
+        }
+        None => {
+            let column = row.values.iter().position(|v| v.contains('\u{FFFD}'))?;
+            let cell = row.values.get(column).unwrap_or_default();
+            (
+                column,
+                format!("{}（字节 EF BF BD）", cell.replace('\u{FFFD}', "\\uFFFD")),
+            )
+        }
+    };
+    Some(RowProblem {
+        reason: Reason::EncodingInvalid,
+        field: b.headers.get(column).cloned().unwrap_or_default(),
+        value,
+    })
 }

@@ -560,10 +560,10 @@ impl Source for SqlSource {
             .into_iter()
             .map(|cells| {
                 self.rows_read += 1;
-                RawRow {
-                    line: self.rows_read,
-                    values: cells.iter().map(Cell::export_text).collect(),
-                }
+                RawRow::new(
+                    self.rows_read,
+                    cells.iter().map(Cell::export_text).collect(),
+                )
             })
             .collect();
         self.position = Some(position);
