@@ -3,6 +3,14 @@
 //! retries and backoff on timeouts, connection errors, 429 (honouring `Retry-After`)
 //! and 5xx. Any other 4xx stops the feed with the status and an excerpt of the body.
 //!
+//! A listing that shifts while it is read (a record deleted, or updated and moved to
+//! the end) cannot make a record be skipped: offset pages overlap the previous one by a
+//! record, and a page that shares no record with what was read (every page-number
+//! page, and an offset page after a shift) has the page before it read again, further
+//! back while that one shares nothing either. Records already read in this run are not
+//! handed on twice. A page that repeats an earlier one whole, a cursor that comes back,
+//! or more than `max_pages` pages end the feed with an error naming it.
+//!
 //! Incremental: with `since_param` and `updated_field`, a run asks only for records
 //! updated since the greatest update time the last recorded run saw. The parameter is
 //! inclusive on most APIs, so records at that very time come again and deduplication
@@ -73,7 +81,18 @@ pub struct HttpConfig {
     /// The longest answer read, in bytes (a longer one fails the feed).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// The most pages read in one run (a longer listing fails the feed: it loops, or
+    /// the page size is too small).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u64,
 }
+
+fn default_max_pages() -> u64 {
+    10_000
+}
+
+/// How many pages back a shifted listing is read again before the feed fails.
+const MAX_STEPS_BACK: u32 = 8;
 
 fn default_max_body_bytes() -> usize {
     64 * 1024 * 1024
@@ -140,6 +159,13 @@ enum Next {
     Done,
 }
 
+/// A page read again, `depth` pages before the forward position.
+#[derive(Clone, Copy)]
+struct StepBack {
+    at: u64,
+    depth: u32,
+}
+
 /// Reads one HTTP feed, a page per batch.
 pub struct HttpSource {
     feed: String,
@@ -154,6 +180,14 @@ pub struct HttpSource {
     next: Next,
     unit: Option<Arc<InputUnit>>,
     rows_read: u64,
+    /// A page to read again before going on (the listing may have shifted).
+    back: Option<StepBack>,
+    /// Digests of the records handed on in this run.
+    seen: std::collections::HashSet<[u8; 16]>,
+    /// Cursors already followed.
+    cursors: std::collections::HashSet<String>,
+    /// Pages requested in this run.
+    pages: u64,
 }
 
 impl HttpSource {
@@ -232,6 +266,10 @@ impl HttpSource {
             next,
             unit: None,
             rows_read: 0,
+            back: None,
+            seen: Default::default(),
+            cursors: Default::default(),
+            pages: 0,
         })
     }
 
@@ -322,8 +360,15 @@ impl HttpSource {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::wire::retry_after(v, chrono::Utc::now()))
             .map(|d| d.min(Duration::from_secs(60)));
+        let charset = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(charset_of)
+            .unwrap_or(encoding_rs::UTF_8);
         let body = match crate::wire::read_capped(resp, self.cfg.max_body_bytes).await {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            // Undecodable bytes become U+FFFD here; the pipeline refuses such a record.
+            Ok(b) => charset.decode_with_bom_removal(&b).0.into_owned(),
             Err(e @ crate::wire::BodyError::TooLong { .. }) => {
                 return Verdict::Fatal(e.to_string())
             }
@@ -336,6 +381,18 @@ impl HttpSource {
             _ => Verdict::Fatal(format!("HTTP {status}: {}", excerpt(&body))),
         }
     }
+}
+
+/// The encoding a `Content-Type` names (`application/json; charset=GBK`); UTF-8 when
+/// it names none or one not known.
+fn charset_of(content_type: &str) -> Option<&'static encoding_rs::Encoding> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| encoding_rs::Encoding::for_label(v.trim().trim_matches('"').as_bytes()))
+            .flatten()
+    })
 }
 
 /// The value at a dotted path (`data.list`).
@@ -362,8 +419,17 @@ fn excerpt(body: &str) -> String {
     s
 }
 
-impl Source for HttpSource {
-    fn next_batch(&mut self) -> Result<Option<RawBatch>> {
+impl HttpSource {
+    /// One request for the page at `at` (page number or offset; ignored for cursors).
+    fn fetch(&mut self, at: u64, cursor: Option<&str>) -> Result<Value> {
+        self.pages += 1;
+        if self.pages > self.cfg.max_pages {
+            return Err(self.fail(format!(
+                "more than max_pages = {} pages in one run: the listing loops, or raise \
+                 max_pages",
+                self.cfg.max_pages
+            )));
+        }
         let mut params: Vec<(String, String)> = self
             .cfg
             .params
@@ -373,66 +439,164 @@ impl Source for HttpSource {
         if let (Some(p), Some(since)) = (&self.cfg.since_param, &self.since) {
             params.push((p.clone(), since.clone()));
         }
-        let page_size = match (&self.next, &self.cfg.pagination) {
-            (Next::Done, _) => return Ok(None),
-            (
-                Next::Page(n),
-                Pagination::Page {
-                    param,
-                    size_param,
-                    size,
-                    ..
-                },
-            ) => {
-                params.push((param.clone(), n.to_string()));
+        match &self.cfg.pagination {
+            Pagination::Page {
+                param,
+                size_param,
+                size,
+                ..
+            } => {
+                params.push((param.clone(), at.to_string()));
                 params.push((size_param.clone(), size.to_string()));
-                Some(*size)
             }
-            (
-                Next::Offset(o),
-                Pagination::Offset {
-                    offset_param,
-                    limit_param,
-                    limit,
-                },
-            ) => {
-                params.push((offset_param.clone(), o.to_string()));
+            Pagination::Offset {
+                offset_param,
+                limit_param,
+                limit,
+            } => {
+                params.push((offset_param.clone(), at.to_string()));
                 params.push((limit_param.clone(), limit.to_string()));
-                Some(*limit)
             }
-            (Next::Cursor(c), Pagination::Cursor { param, .. }) => {
-                if let Some(c) = c {
-                    params.push((param.clone(), c.clone()));
+            Pagination::Cursor { param, .. } => {
+                if let Some(c) = cursor {
+                    params.push((param.clone(), c.to_string()));
                 }
-                None
             }
-            _ => unreachable!("the position matches the pagination"),
-        };
-        let body = self.get(&params)?;
-        let records = at_path(&body, &self.cfg.records)
+        }
+        self.get(&params)
+    }
+
+    /// The records array of a page.
+    fn records_of<'v>(&self, body: &'v Value) -> Result<&'v Vec<Value>> {
+        at_path(body, &self.cfg.records)
             .and_then(Value::as_array)
             .ok_or_else(|| {
                 self.fail(format!(
                     "no records array at {:?} in a response",
                     self.cfg.records
                 ))
-            })?;
-        let n = records.len() as u64;
-        self.next = match (&self.next, &self.cfg.pagination, page_size) {
-            (_, _, Some(size)) if records.len() < size || records.is_empty() => Next::Done,
-            (Next::Page(p), _, _) => Next::Page(p + 1),
-            (Next::Offset(o), _, _) => Next::Offset(o + n),
-            (Next::Cursor(_), Pagination::Cursor { next, .. }, _) => {
-                match at_path(&body, next).map(|v| cell_text(Some(v))) {
-                    Some(t) if !t.is_empty() => Next::Cursor(Some(t)),
-                    _ => Next::Done,
+            })
+    }
+
+    /// Where the page before `at` starts, or `None` at the first.
+    fn page_before(&self, at: u64) -> Option<u64> {
+        match &self.cfg.pagination {
+            Pagination::Page { first, .. } => (at > *first).then(|| at - 1),
+            Pagination::Offset { limit, .. } => (at > 0).then(|| at.saturating_sub(*limit as u64)),
+            Pagination::Cursor { .. } => None,
+        }
+    }
+
+    /// The next page that holds records not handed on yet, as rows.
+    fn next_rows(&mut self) -> Result<Option<Vec<Value>>> {
+        loop {
+            if let Some(back) = self.back {
+                let body = self.fetch(back.at, None)?;
+                let records = self.records_of(&body)?.clone();
+                let (fresh, overlap) = self.fresh(records);
+                self.back = match self.page_before(back.at) {
+                    Some(before) if overlap == 0 => {
+                        if back.depth >= MAX_STEPS_BACK {
+                            return Err(self.fail(format!(
+                                "the listing shifted by more than {MAX_STEPS_BACK} pages while \
+                                 it was read; run the feed again"
+                            )));
+                        }
+                        Some(StepBack {
+                            at: before,
+                            depth: back.depth + 1,
+                        })
+                    }
+                    _ => None,
+                };
+                if !fresh.is_empty() {
+                    return Ok(Some(fresh));
+                }
+                continue;
+            }
+            let (at, cursor) = match &self.next {
+                Next::Done => return Ok(None),
+                Next::Page(n) => (*n, None),
+                Next::Offset(o) => (*o, None),
+                Next::Cursor(c) => (0, c.clone()),
+            };
+            let body = self.fetch(at, cursor.as_deref())?;
+            let records = self.records_of(&body)?.clone();
+            let n = records.len();
+            let size = match &self.cfg.pagination {
+                Pagination::Page { size, .. } => Some(*size),
+                Pagination::Offset { limit, .. } => Some(*limit),
+                Pagination::Cursor { .. } => None,
+            };
+            let (fresh, overlap) = self.fresh(records);
+            let first_page = self.page_before(at).is_none() && cursor.is_none();
+            if !first_page && n > 0 && fresh.is_empty() && size.is_none_or(|s| n >= s) {
+                return Err(self.fail(format!(
+                    "page {} repeats records already read: the API ignores the page \
+                     parameter, or loops",
+                    self.pages
+                )));
+            }
+            self.next = match (&self.next, &self.cfg.pagination) {
+                (_, _) if size.is_some_and(|s| n < s || n == 0) => Next::Done,
+                (Next::Page(p), _) => Next::Page(p + 1),
+                // One record of overlap, so a shift shows as a page sharing nothing.
+                (Next::Offset(o), _) => Next::Offset(o + (n as u64).saturating_sub(1).max(1)),
+                (Next::Cursor(_), Pagination::Cursor { next, .. }) => {
+                    match at_path(&body, next).map(|v| cell_text(Some(v))) {
+                        Some(t) if !t.is_empty() => {
+                            if !self.cursors.insert(t.clone()) || cursor.as_deref() == Some(&t) {
+                                return Err(self.fail(format!(
+                                    "the cursor {} comes back after page {}: the listing loops",
+                                    excerpt(&t),
+                                    self.pages
+                                )));
+                            }
+                            Next::Cursor(Some(t))
+                        }
+                        _ => Next::Done,
+                    }
+                }
+                _ => Next::Done,
+            };
+            if overlap == 0 && !first_page && size.is_some() {
+                if let Some(before) = self.page_before(at) {
+                    self.back = Some(StepBack {
+                        at: before,
+                        depth: 1,
+                    });
                 }
             }
-            _ => Next::Done,
-        };
-        if records.is_empty() {
-            return Ok(None);
+            if !fresh.is_empty() {
+                return Ok(Some(fresh));
+            }
         }
+    }
+
+    /// The records not handed on yet in this run, and how many were.
+    fn fresh(&mut self, records: Vec<Value>) -> (Vec<Value>, usize) {
+        let mut fresh = Vec::with_capacity(records.len());
+        let mut overlap = 0;
+        for r in records {
+            let digest = Sha256::digest(r.to_string().as_bytes());
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&digest[..16]);
+            if self.seen.insert(key) {
+                fresh.push(r);
+            } else {
+                overlap += 1;
+            }
+        }
+        (fresh, overlap)
+    }
+}
+
+impl Source for HttpSource {
+    fn next_batch(&mut self) -> Result<Option<RawBatch>> {
+        let Some(records) = self.next_rows()? else {
+            return Ok(None);
+        };
+        let records = &records;
         let first = records[0]
             .as_object()
             .ok_or_else(|| self.fail("a record is not a JSON object".into()))?;
@@ -487,3 +651,6 @@ impl Source for HttpSource {
         self.newest.clone()
     }
 }
+
+#[cfg(test)]
+mod tests;
