@@ -193,6 +193,12 @@ pub trait Source: Send {
         Vec::new()
     }
 
+    /// What an operator should know about this read that is not an error (rows a
+    /// source could not place, such as a NULL watermark): shown in the run report.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// An opaque position (e.g. the last watermark and key read) that a later run hands
     /// back in [`ReadContext::position`]. The pipeline stores it only after this run's
     /// records are safely in the snapshot. Sources without one return `None`.

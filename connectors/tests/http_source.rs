@@ -141,6 +141,7 @@ fn config(base_url: &str, token_env: &str) -> HttpConfig {
         backoff_ms: 5,
         timeout_seconds: 5.0,
         max_body_bytes: 1 << 20,
+        max_pages: 10_000,
     }
 }
 

@@ -49,6 +49,8 @@ pub struct IngestOutput {
     pub skipped_files: Vec<String>,
     /// Files set aside: they cannot be read at all (the other files were read).
     pub set_aside: Vec<connectors::SetAside>,
+    /// What the source says an operator should know (rows it could not place).
+    pub warnings: Vec<String>,
     /// The quarantine file, when any row was quarantined.
     pub quarantine_file: Option<PathBuf>,
     /// Whether a new snapshot was published.
@@ -114,6 +116,7 @@ pub fn ingest_feed(
         files,
         skipped_files,
         set_aside,
+        warnings,
         checkpoint,
     } = read_pass::read(feed, source, store, &spill, &opts)?;
 
@@ -169,6 +172,7 @@ pub fn ingest_feed(
         files,
         skipped_files,
         set_aside,
+        warnings,
         quarantine_file,
         snapshot_written,
         register_entries,

@@ -34,6 +34,7 @@ pub(super) struct ReadPass {
     pub files: Vec<FileRead>,
     pub skipped_files: Vec<String>,
     pub set_aside: Vec<connectors::SetAside>,
+    pub warnings: Vec<String>,
     pub checkpoint: Option<String>,
 }
 
@@ -457,6 +458,7 @@ pub(super) fn read(
             .map(|p| p.display().to_string())
             .collect(),
         set_aside: source.set_aside(),
+        warnings: source.warnings(),
         checkpoint: source.checkpoint(),
     })
 }

@@ -109,6 +109,10 @@ pub struct FeedReport {
     /// corrupt, no header); the feed's other files were read.
     #[serde(default)]
     pub set_aside: Vec<connectors::SetAside>,
+    /// What the source says an operator should know (rows it could not place, such as
+    /// a NULL watermark).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// This run's quarantine file of the feed.
     pub quarantine_file: Option<String>,
     /// What stopped the feed, if anything.
@@ -129,6 +133,7 @@ impl FeedReport {
             files: out.files,
             skipped_files: out.skipped_files,
             set_aside: out.set_aside,
+            warnings: out.warnings,
             quarantine_file: out.quarantine_file.map(|p| p.display().to_string()),
             error: None,
             max_quarantine_ratio: feed.max_quarantine_ratio,
@@ -157,6 +162,7 @@ impl FeedReport {
             files: Vec::new(),
             skipped_files: Vec::new(),
             set_aside: Vec::new(),
+            warnings: Vec::new(),
             quarantine_file: None,
             error: Some(error),
             max_quarantine_ratio: None,

@@ -69,6 +69,9 @@ pub fn render(r: &RunReport) -> String {
             f.files.len(),
             f.skipped_files.len()
         );
+        for w in &f.warnings {
+            let _ = writeln!(s, "    ⚠ {w}");
+        }
         for a in &f.set_aside {
             let _ = writeln!(
                 s,

@@ -48,6 +48,7 @@ fn a_query_that_is_not_a_select_is_refused() {
         watermark: "updated_at".into(),
         key: "id".into(),
         batch_size: 10,
+        look_back_seconds: 600,
     };
     let cx = ReadContext {
         feed: "zjj_xzcf".into(),
