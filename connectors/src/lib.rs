@@ -133,6 +133,10 @@ pub enum ConnectorError {
         /// A few of the expected column names.
         expected: String,
     },
+    /// The run was cancelled (a scheduled job's timeout) before the source was read to
+    /// its end.
+    #[error("cancelled before the source was read to its end (the job's timeout)")]
+    Cancelled,
     /// The source's configuration is unusable.
     #[error("source configuration: {0}")]
     Config(String),

@@ -85,6 +85,8 @@ pub struct IngestOptions<'a> {
     pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     /// The position an earlier run recorded for this feed's source, to resume after.
     pub position: Option<String>,
+    /// Set when the run is cancelled: the read stops at the next batch and fails.
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
 }
 /// Ingests one feed. See the module comment for the passes.
 pub fn ingest_feed(

@@ -363,10 +363,16 @@ pub(super) fn read(
     let (source, spilled) = std::thread::scope(|scope| -> Result<_, IngestError> {
         let (raw_tx, raw_rx) =
             std::sync::mpsc::sync_channel::<Result<(u64, RawBatch), ConnectorError>>(2 * MAPPERS);
+        let cancel = opts.cancel;
         let reader = scope.spawn(move || {
             let mut no = 0;
             loop {
-                let msg = match source.next_batch() {
+                let stop = cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed));
+                let msg = match if stop {
+                    Err(ConnectorError::Cancelled)
+                } else {
+                    source.next_batch()
+                } {
                     Ok(Some(b)) => Ok((no, b)),
                     Ok(None) => break,
                     Err(e) => Err(e),

@@ -36,6 +36,18 @@ pub struct RunOptions {
     /// A backfill's window of decision dates: every file of the source is read again,
     /// whatever was read before, and the nightly position is left as it was.
     pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    /// Set to stop the run early (a scheduled job's timeout): the feed being read stops
+    /// at its next batch and fails, the feeds after it and the push are not started.
+    /// The run returns only when its threads have stopped.
+    pub cancel: Cancel,
+}
+
+/// A run's cancellation flag, shared with its threads.
+pub type Cancel = Arc<std::sync::atomic::AtomicBool>;
+
+/// Whether a run was asked to stop.
+pub fn cancelled(cancel: &Cancel) -> bool {
+    cancel.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl RunOptions {
@@ -54,6 +66,7 @@ impl RunOptions {
             dry_run,
             skip_ingest: false,
             window: None,
+            cancel: Cancel::default(),
         }
     }
 
@@ -320,7 +333,13 @@ async fn run_with_id(
     }
     let mut register = Arc::new(store.register()?);
     for feed in &selected {
-        let result = ingest_one(config, opts, &run_id, &state, &store, feed, &register).await?;
+        let result = if cancelled(&opts.cancel) {
+            Err(ingest::IngestError::Connector(
+                connectors::ConnectorError::Cancelled,
+            ))
+        } else {
+            ingest_one(config, opts, &run_id, &state, &store, feed, &register).await?
+        };
         let report = match result {
             Ok(mut out) => {
                 if let Some(read) = out.register_entries.take() {
@@ -350,7 +369,12 @@ async fn run_with_id(
         };
         reports.push(report);
     }
-    let platform_reports = push_all(config, opts, &run_id, &state, &store).await?;
+    let platform_reports = if cancelled(&opts.cancel) {
+        tracing::warn!("run cancelled: no push");
+        Vec::new()
+    } else {
+        push_all(config, opts, &run_id, &state, &store).await?
+    };
     let mut report = RunReport {
         run_id: run_id.clone(),
         kind: opts.kind.clone(),
@@ -411,6 +435,7 @@ async fn ingest_one(
         config.base_dir.clone(),
     );
     let (dry, reg, window) = (opts.dry_run, register.clone(), opts.window);
+    let cancel = opts.cancel.clone();
     let result = tokio::task::spawn_blocking(move || {
         let p = progress.clone();
         ingest::ingest_feed(
@@ -426,6 +451,7 @@ async fn ingest_one(
                 register: Some(&reg),
                 window,
                 position,
+                cancel: Some(&cancel),
             },
         )
     })

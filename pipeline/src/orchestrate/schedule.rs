@@ -109,6 +109,7 @@ impl Job {
             dry_run: false,
             skip_ingest: !all && self.feeds.is_empty(),
             window: None,
+            cancel: Default::default(),
         }
     }
 
@@ -363,11 +364,22 @@ async fn run_job(
             }
         })
     };
-    let result = tokio::time::timeout(
-        std::time::Duration::from_secs(job.timeout_seconds),
-        crate::orchestrate::runner::run(config, &job.run_options()),
-    )
-    .await;
+    // On the timeout the run is cancelled and then waited for: its ingest thread cannot
+    // be stopped from outside, so the lease (and its heartbeat) is held until it ends
+    // and no second run can write the same snapshot meanwhile.
+    let opts = job.run_options();
+    let run = crate::orchestrate::runner::run(config, &opts);
+    tokio::pin!(run);
+    let limit = tokio::time::sleep(std::time::Duration::from_secs(job.timeout_seconds));
+    let result = tokio::select! {
+        r = &mut run => Ok(r),
+        _ = limit => {
+            tracing::error!(job = %job.name, timeout_seconds = job.timeout_seconds, "job timed out: cancelling the run, the lease held until it stops");
+            opts.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = (&mut run).await;
+            Err(())
+        }
+    };
     beat.abort();
     let (outcome, run_id) = match &result {
         Ok(Ok(r)) => (
@@ -378,10 +390,7 @@ async fn run_job(
             tracing::error!(job = %job.name, error = %format!("{e:#}"), "job failed");
             ("failed", None)
         }
-        Err(_) => {
-            tracing::error!(job = %job.name, timeout_seconds = job.timeout_seconds, "job timed out");
-            ("timeout", None)
-        }
+        Err(()) => ("timeout", None),
     };
     let _ = state
         .job_finished(

@@ -144,3 +144,60 @@ async fn the_lease_refuses_overlap_and_is_taken_over_when_stale() {
         Lease::Acquired
     );
 }
+
+/// A job over its timeout: the run is cancelled at its next batch and waited for, so
+/// when the job (and its lease) ends, the run has stopped and written its report, with
+/// the feed failed as cancelled and nothing published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_over_its_timeout_is_cancelled_and_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+    std::fs::copy(
+        root.join("mappings/scjgj_xzcf.toml"),
+        dir.path().join("mappings/scjgj_xzcf.toml"),
+    )
+    .unwrap();
+    let drop = dir.path().join("fixtures/drop/scjgj_xzcf");
+    std::fs::create_dir_all(&drop).unwrap();
+    let sample = std::fs::read_to_string(
+        root.join("fixtures/drop/scjgj_xzcf/同江市市场监督管理局行政处罚信息_2025年1月补报.csv"),
+    )
+    .unwrap();
+    let mut lines = sample.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let mut big = format!("{header}\n");
+    for i in 0..150_000 {
+        big.push_str(&row.replacen("〔2025〕1号", &format!("〔2025〕{i}号"), 1));
+        big.push('\n');
+    }
+    std::fs::write(drop.join("big.csv"), big).unwrap();
+    let cfg_path = dir.path().join("xinyong.toml");
+    std::fs::write(&cfg_path, "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let config = crate::config::Config::load(&cfg_path).unwrap();
+    let state = StateStore::open(&config.state).await.unwrap();
+    let text = "[[job]]\nname = \"nightly\"\ncron = \"30 1 * * *\"\nfeeds = [\"scjgj_xzcf\"]\npush = []\ntimeout_seconds = 1\n";
+    let job = parse(Path::new("schedules/t.toml"), text)
+        .unwrap()
+        .remove(0);
+    run_job(&config, &state, &job, crate::clock::now(), "test").await;
+    // The run ended before the job did: its report is written, the feed cancelled.
+    let runs: Vec<_> = std::fs::read_dir(config.data_dir.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&runs[0]).unwrap()).unwrap();
+    let error = report["feeds"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("cancelled"), "{report}");
+    assert!(!crate::snapshot::SnapshotStore::new(&config.data_dir).exists("xzcf"));
+    assert_eq!(
+        state
+            .acquire_lease("nightly", "next", crate::clock::now().timestamp(), 120)
+            .await
+            .unwrap(),
+        Lease::Acquired
+    );
+}
