@@ -620,3 +620,54 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A field added to a dataset through `schema_dir` after its partitions exist: the
+/// partitions written before are read with the new field empty (a migration on read),
+/// so the next run and the push work, and nothing panics.
+#[test]
+fn a_field_added_after_partitions_exist_reads_old_partitions_with_it_empty() {
+    let w = Workdir::new();
+    let sim = Simulator::start("jiamusi", &[]);
+    w.configure(&[&sim], &PlatformOpts::default());
+    let _ = w.xinyong(&["run", "--no-push"]);
+    let schema = w.path().join("schema");
+    std::fs::create_dir_all(&schema).unwrap();
+    let builtin = std::fs::read_to_string(
+        std::path::Path::new(ROOT).join("pipeline/src/domain/schema/xzcf.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        schema.join("xzcf.toml"),
+        format!("{builtin}\n[[field]]\ncode = \"CF_BZ2\"\nname = \"补充备注\"\ntype = \"text\"\nrequired = false\nmax_len = 200\n"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(w.config()).unwrap();
+    std::fs::write(
+        w.config(),
+        config.replacen(
+            "mappings = \"mappings\"\n",
+            "mappings = \"mappings\"\nschema_dir = \"schema\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = w.xinyong(&["push"]);
+    assert_exit(&o, 0);
+    // A new export of the same feed rewrites the old partitions under the new schema.
+    let drop = w.path().join("fixtures/drop/scjgj_xzcf");
+    let src = drop.join("同江市市场监督管理局行政处罚信息_2025年1月补报.csv");
+    let text = std::fs::read_to_string(&src).unwrap();
+    std::fs::write(drop.join("again.csv"), text.replacen("冯建国", "冯建华", 1)).unwrap();
+    let o = w.xinyong(&["run"]);
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let r = w.latest_report();
+    let f = r["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feed"] == "scjgj_xzcf")
+        .unwrap();
+    assert!(f["error"].is_null(), "{f}");
+    let o = w.xinyong(&["status"]);
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}

@@ -205,7 +205,10 @@ async fn push_dataset(
     }
     // Upserts carry the snapshot's values.
     let mut ready: Vec<BatchBuilder> = Vec::new();
+    // Partitions written before a field was added (`schema_dir`) read with it empty.
+    let layout = snapshot::arrow_schema(ds);
     store.read_dataset(&ds.code, None, |b| {
+        let b = snapshot::conform(&b, &layout)?;
         let ids = snapshot::required_str_col(&b, "record_id")?;
         let vers = snapshot::required_str_col(&b, "version")?;
         let units = snapshot::required_str_col(&b, "source_unit")?;

@@ -305,6 +305,46 @@ pub fn required_str_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a St
     })
 }
 
+/// A batch of an older partition in today's layout: a field the schema gained since
+/// (`schema_dir`) is empty text, a field it lost is dropped. The migration happens on
+/// read, and on the partition's next rewrite for good.
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => cols.push(c.clone()),
+            Some(c) => {
+                return Err(super::SnapshotError::Format {
+                    path: std::path::PathBuf::from(f.name()),
+                    message: format!(
+                        "column {:?} is {} in an existing partition but {} in the schema: \
+                         a field's type cannot change under existing partitions",
+                        f.name(),
+                        c.data_type(),
+                        f.data_type()
+                    ),
+                })
+            }
+            None => cols.push(empty_column(f.data_type(), batch.num_rows())),
+        }
+    }
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| super::SnapshotError::Format {
+        path: std::path::PathBuf::from("snapshot"),
+        message: format!("cannot bring a partition to the schema: {e}"),
+    })
+}
+
+/// `n` empty values of a column type (text: ""; others: null).
+fn empty_column(ty: &DataType, n: usize) -> ArrayRef {
+    match ty {
+        DataType::Utf8 => Arc::new(StringArray::from(vec![""; n])),
+        other => arrow_array::new_null_array(other, n),
+    }
+}
+
 /// Keeps the rows of `batch` whose mask is true.
 pub fn filter(batch: &RecordBatch, keep: Vec<bool>) -> RecordBatch {
     let mask = BooleanArray::from(keep);

@@ -31,6 +31,7 @@ use crate::domain::identity::pack_id;
 use crate::stages::resolve::Register;
 use arrow_array::{Array, RecordBatch};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// time and packed version only when it wants them (most records of a large snapshot are
 /// not in a night's run). Called from the scanning threads at once.
@@ -173,7 +174,39 @@ impl SnapshotStore {
         mut each: impl FnMut(RecordBatch) -> Result<()>,
     ) -> Result<()> {
         for (_, file) in self.data_files(dataset) {
-            read_batches(&file, columns, &mut each)?;
+            read_batches(&file, columns, |b| {
+                // A column asked for that an older partition lacks (a field added since
+                // through `schema_dir`) reads as empty text.
+                let missing: Vec<&str> = columns
+                    .unwrap_or_default()
+                    .iter()
+                    .copied()
+                    .filter(|c| b.column_by_name(c).is_none())
+                    .collect();
+                if missing.is_empty() {
+                    return each(b);
+                }
+                let mut fields: Vec<arrow_schema::FieldRef> =
+                    b.schema().fields().iter().cloned().collect();
+                let mut cols = b.columns().to_vec();
+                for c in missing {
+                    fields.push(Arc::new(arrow_schema::Field::new(
+                        c,
+                        arrow_schema::DataType::Utf8,
+                        false,
+                    )));
+                    cols.push(Arc::new(arrow_array::StringArray::from(vec![
+                        "";
+                        b.num_rows()
+                    ])));
+                }
+                let b = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
+                    .map_err(|e| SnapshotError::Format {
+                        path: file.clone(),
+                        message: e.to_string(),
+                    })?;
+                each(b)
+            })?;
         }
         Ok(())
     }

@@ -131,7 +131,7 @@ fn write_partition(
                 .iter()
                 .map(|id| !replaced.contains(&pack_id(id.unwrap_or(""))))
                 .collect();
-            let kept = filter(&b, keep);
+            let kept = super::layout::conform(&filter(&b, keep), schema)?;
             count_feeds(&kept);
             out.write(&kept)
         })?;
