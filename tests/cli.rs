@@ -517,6 +517,35 @@ fn unreadable_files_are_set_aside_and_the_good_ones_read() {
     }
     let o = w.xinyong(&["status"]);
     assert!(stdout(&o).contains("set aside"), "{}", stdout(&o));
+    // The office report counts them and the department's correction list names them.
+    let run_id = r["run_id"].as_str().unwrap().to_string();
+    let o = w.xinyong(&["report", "--run", &run_id]);
+    assert_exit(&o, 0);
+    let json = stdout(&o)
+        .split_whitespace()
+        .find(|t| t.ends_with("report.json"))
+        .map(std::path::PathBuf::from)
+        .unwrap();
+    let office: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    assert!(
+        office["totals"]["files_set_aside"].as_u64().unwrap() >= 3,
+        "{}",
+        office["totals"]
+    );
+    let listed: Vec<&serde_json::Value> = office["corrections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["reason_code"] == "file_unreadable")
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .any(|c| c["source_file"] == "not-a-workbook.xlsx"
+                && c["department"] == "国家税务总局同江市税务局"
+                && !c["reason"].as_str().unwrap().contains("/tmp")),
+        "{listed:?}"
+    );
     // The next run does not try them again.
     let o = w.xinyong(&["run", "--no-push"]);
     assert_exit(&o, 0);

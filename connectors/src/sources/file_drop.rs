@@ -207,7 +207,38 @@ impl Source for FileDropSource {
                 continue;
             }
             let (unit, reader) = self.current.as_mut().expect("current file is open");
-            let rows = reader.next_rows(BATCH_ROWS)?;
+            // A file that fails part way (a reader error or panic after its first rows)
+            // is set aside from there on: the rows before it were handed on, the file
+            // is not recorded as read, the other files are read.
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                reader.next_rows(BATCH_ROWS)
+            }))
+            .unwrap_or_else(|_| {
+                Err(ConnectorError::Io {
+                    path: unit.path.clone(),
+                    source: std::io::Error::other(
+                        "the reader failed in this file (it is malformed)",
+                    ),
+                })
+            });
+            let rows = match read {
+                Ok(rows) => rows,
+                Err(e) => {
+                    let (unit, _) = self.current.take().expect("current file is open");
+                    let sha256 = match unit.sha256.as_str() {
+                        "" => sha256_file(&unit.path)?,
+                        h => h.to_string(),
+                    };
+                    tracing::warn!(file = %unit.path.display(), reason = %e, "file set aside part way; the others are read");
+                    self.set_aside.push(SetAside {
+                        path: unit.path.clone(),
+                        sha256,
+                        bytes: unit.bytes.unwrap_or(0),
+                        reason: format!("failed part way, the rows before were read: {e}"),
+                    });
+                    continue;
+                }
+            };
             if rows.is_empty() {
                 let (mut unit, mut reader) = self.current.take().expect("current file is open");
                 if unit.sha256.is_empty() {

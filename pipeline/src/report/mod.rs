@@ -132,6 +132,8 @@ pub struct Totals {
     pub superseded: u64,
     /// Feeds that failed in a run of the period.
     pub feed_failures: u64,
+    /// Files set aside as unreadable.
+    pub files_set_aside: u64,
     /// Records accepted by a platform (summed over platforms).
     pub accepted: u64,
     /// Withdrawals accepted by a platform.
@@ -185,6 +187,8 @@ pub struct IntakeRow {
     pub quarantined: u64,
     /// Rows superseded.
     pub superseded: u64,
+    /// Files set aside as unreadable (empty, not a workbook, corrupt, no header).
+    pub files_set_aside: u64,
     /// Quarantined rows by reason code.
     pub quarantined_by_reason: BTreeMap<String, u64>,
 }

@@ -84,6 +84,7 @@ pub fn summary(r: &OfficeReport) -> Table {
         ("隔离（未通过校验）", n(x.quarantined)),
         ("被新版本替代", n(x.superseded)),
         ("数据源读取失败（次）", n(x.feed_failures)),
+        ("无法读取的文件（已搁置）", n(x.files_set_aside)),
         ("平台接收", n(x.accepted)),
         ("平台撤回", n(x.withdrawn)),
         ("平台退回", n(x.rejected)),
@@ -128,6 +129,7 @@ pub fn intake(r: &OfficeReport) -> Table {
             "被替代",
             "运行次数",
             "失败次数",
+            "无法读取的文件",
             "隔离原因",
         ],
         rows: r
@@ -146,6 +148,7 @@ pub fn intake(r: &OfficeReport) -> Table {
                     n(i.superseded),
                     n(i.feed_runs),
                     n(i.failures),
+                    n(i.files_set_aside),
                     t(reasons_text(
                         &i.quarantined_by_reason,
                         crate::domain::reasons::quarantine_label,

@@ -34,6 +34,8 @@ pub struct FeedRunRow {
     pub error: Option<String>,
     /// Its counts.
     pub counts: FeedCounts,
+    /// Files it set aside as unreadable: (path, reason).
+    pub set_aside: Vec<(String, String)>,
 }
 
 /// A ledger row with everything the office report needs.
@@ -153,14 +155,30 @@ impl StateStore {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err())?;
+        let aside = sqlx::query(
+            "SELECT feed, path, set_aside FROM files_read WHERE run_id = ? AND set_aside IS NOT NULL ORDER BY feed, path",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
         Ok(rows
             .iter()
-            .map(|r| FeedRunRow {
-                run_id: r.get(0),
-                feed: r.get(1),
-                dataset: r.get(2),
-                error: r.get(3),
-                counts: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default(),
+            .map(|r| {
+                let feed: String = r.get(1);
+                let set_aside = aside
+                    .iter()
+                    .filter(|a| a.get::<String, _>(0) == feed)
+                    .map(|a| (a.get(1), a.get(2)))
+                    .collect();
+                FeedRunRow {
+                    run_id: r.get(0),
+                    feed,
+                    dataset: r.get(2),
+                    error: r.get(3),
+                    counts: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default(),
+                    set_aside,
+                }
             })
             .collect())
     }

@@ -31,6 +31,7 @@ pub(super) fn intake_rows(cx: &Context, feed_runs: &[FeedRunRow]) -> Vec<IntakeR
         row.unchanged += c.unchanged;
         row.quarantined += c.quarantined;
         row.superseded += c.superseded;
+        row.files_set_aside += fr.set_aside.len() as u64;
         for (reason, n) in &c.quarantined_by_reason {
             *row.quarantined_by_reason.entry(reason.clone()).or_default() += n;
         }
@@ -114,6 +115,34 @@ pub(super) fn quarantine_corrections(
 ) -> anyhow::Result<Vec<CorrectionRow>> {
     let mut out = Vec::new();
     for fr in feed_runs {
+        // A file that could not be read at all is one problem of the whole file.
+        for (file, why) in &fr.set_aside {
+            let name = std::path::Path::new(file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| file.clone());
+            out.push(CorrectionRow {
+                department: cx.department_of_feed(&fr.feed, ""),
+                dataset: fr.dataset.clone(),
+                dataset_name: OfficeReport::dataset_name(&fr.dataset),
+                source: "文件无法读取".into(),
+                run_id: fr.run_id.clone(),
+                source_file: name.clone(),
+                source_line: 0,
+                field: String::new(),
+                field_name: "（整个文件）".into(),
+                value: String::new(),
+                subject: String::new(),
+                document_number: String::new(),
+                record_id: String::new(),
+                reason_code: "file_unreadable".into(),
+                reason: format!(
+                    "文件无法读取，本文件的数据均未入库（{}）。请检查文件（是否为空、是否为真正的Excel/CSV文件、是否有表头）后重新报送",
+                    mask_ids_in_text(&why.replace(file.as_str(), &name))
+                ),
+                platform_message: String::new(),
+            });
+        }
         let path = cx.store.quarantine_file(&fr.feed, &fr.run_id);
         if !path.exists() {
             continue;

@@ -74,6 +74,7 @@ pub(super) fn totals(r: &OfficeReport) -> Totals {
         quarantined: sum(&|i| i.quarantined),
         superseded: sum(&|i| i.superseded),
         feed_failures: sum(&|i| i.failures),
+        files_set_aside: sum(&|i| i.files_set_aside),
         accepted: push(&|p| p.accepted),
         withdrawn: push(&|p| p.withdrawn),
         rejected: push(&|p| p.rejected),
