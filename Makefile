@@ -1,7 +1,7 @@
 # xinyong — make targets. `make run` is the demo, `make test` the whole suite (what CI runs).
 CARGO ?= cargo
 
-.PHONY: help run test bench fmt lint check fixtures clean-demo
+.PHONY: help run test bench fuzz fmt lint check fixtures clean-demo
 
 help: ## List targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9_-]+:.*##/{printf "  %-12s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -19,6 +19,9 @@ bench: ## Penalties full load 100k/1M/10M + incremental, push of 50k records at 
 	bash devtools/benches/full_load.sh
 	bash devtools/benches/push.sh
 	$(CARGO) bench -p devtools --bench stages
+
+fuzz: ## Fuzz the readers and parsers (CSV, XLSX, HTTP pages, mapping and configuration TOML, receipts): 100,000 cases per target (make test runs 256)
+	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --release -p connectors -p pipeline --lib fuzz_
 
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check

@@ -256,4 +256,6 @@ pub struct ReadContext {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -36,3 +36,6 @@ pub mod report;
 pub mod snapshot;
 pub mod stages;
 pub mod state;
+
+#[cfg(test)]
+mod fuzz;

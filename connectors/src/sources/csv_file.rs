@@ -266,14 +266,19 @@ fn cells_of(record: &csv::ByteRecord, enc: &'static Encoding) -> (Cells, Option<
     };
     if let Some(text) = whole {
         let mut ends = Vec::with_capacity(record.len());
-        let mut end = 0u32;
+        let mut end = 0usize;
+        let mut boundaries = true;
         for field in record.iter() {
-            // A record of 4 GiB cannot be buffered; the csv crate's own limits stop it.
-            end = end.saturating_add(u32::try_from(field.len()).unwrap_or(u32::MAX));
-            ends.push(end);
+            end += field.len();
+            // The parser cuts at ASCII delimiters and quotes, so an end is a character
+            // boundary — unless a damaged file splits one character over two cells
+            // (valid only when joined): then each cell is decoded on its own.
+            boundaries &= text.is_char_boundary(end);
+            ends.push(u32::try_from(end).unwrap_or(u32::MAX));
         }
-        // Cut at ASCII delimiters, so every end is a character boundary.
-        return (Cells::from_parts(text.to_string(), ends), None);
+        if boundaries && u32::try_from(end).is_ok() {
+            return (Cells::from_parts(text.to_string(), ends), None);
+        }
     }
     let mut text = String::with_capacity(bytes.len() + bytes.len() / 2);
     let mut ends = Vec::with_capacity(record.len());
