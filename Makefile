@@ -21,7 +21,7 @@ bench: ## Penalties full load 100k/1M/10M + incremental, push of 50k records at 
 	$(CARGO) bench -p devtools --bench stages
 
 fuzz: ## Fuzz the readers and parsers (CSV, XLSX, HTTP pages, mapping and configuration TOML, receipts): 100,000 cases per target (make test runs 256)
-	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --release -p connectors -p pipeline --lib fuzz_
+	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test -p connectors -p pipeline --lib fuzz_
 
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check
