@@ -72,7 +72,7 @@ enum Command {
         #[command(subcommand)]
         command: id::IdCommand,
     },
-    /// The State Council working-day calendar (2018–2026).
+    /// The State Council working-day calendar (built in: 2018–2026; `calendar` in the configuration adds years; outside them an estimate, 估算)
     Calendar {
         #[command(subcommand)]
         command: calendar::CalendarCommand,
@@ -118,7 +118,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Simulate(a) => devtools::simulate(a).await,
         Command::Check => check::check(config),
         Command::Id { command } => id::id(command),
-        Command::Calendar { command } => calendar::calendar(command),
+        Command::Calendar { command } => calendar::calendar(config, command),
         Command::GenLoad(a) => devtools::gen_load(a),
         Command::GenFixtures(a) => devtools::gen_fixtures(a),
     }

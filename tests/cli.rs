@@ -700,3 +700,53 @@ fn a_field_added_after_partitions_exist_reads_old_partitions_with_it_empty() {
     let o = w.xinyong(&["status"]);
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+/// The calendar at run time: with `calendar` pointing at a table that has 2027, a
+/// deadline into 2027 answers from it; without, it is an estimate from weekends alone,
+/// marked 估算, exit 0; `status` warns when the coverage ends within 60 days.
+#[test]
+fn the_calendar_goes_on_past_its_built_in_years() {
+    let w = Workdir::new();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let o = w.xinyong(&["calendar", "deadline", "2026-12-28", "--working-days", "7"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).starts_with("2027-01-06") && stdout(&o).contains("估算"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("estimated"), "{}", stderr(&o));
+    let o = w.xinyong_env(&["status"], &[("XINYONG_TODAY", "2026-12-01")]);
+    assert!(
+        stdout(&o).contains("节假日表覆盖至 2026-12-31"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A table for 2027 (its dates here are a test's, not the State Council's).
+    std::fs::write(
+        w.path().join("holidays-2027.toml"),
+        "[2027]\nyear = 2027\nnotice = \"test\"\nholidays = [\"2027-01-01\", \"2027-01-04\"]\nworkdays = [\"2027-01-09\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        w.config(),
+        "data_dir = \"data\"\nmappings = \"mappings\"\ncalendar = \"holidays-2027.toml\"\n",
+    )
+    .unwrap();
+    let o = w.xinyong(&["calendar", "deadline", "2026-12-28", "--working-days", "7"]);
+    assert_exit(&o, 0);
+    // 12-29, 12-30, 12-31, (01-01 and 01-04 off) 01-05, 01-06, 01-07, 01-08.
+    assert!(
+        stdout(&o).starts_with("2027-01-08") && !stdout(&o).contains("估算"),
+        "{}",
+        stdout(&o)
+    );
+    let o = w.xinyong_env(&["status"], &[("XINYONG_TODAY", "2026-12-01")]);
+    assert!(!stdout(&o).contains("节假日表覆盖至"), "{}", stdout(&o));
+    // A broken table names the file.
+    std::fs::write(w.path().join("holidays-2027.toml"), "[2027]\nyear = 2028\n").unwrap();
+    let o = w.xinyong(&["check"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("holidays-2027.toml"), "{}", stderr(&o));
+}

@@ -22,6 +22,9 @@ pub async fn status(config: Option<PathBuf>) -> anyhow::Result<i32> {
 fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "xinyong 状态 status · state {}", state_path.display());
+    if let Some(w) = &s.calendar_warning {
+        let _ = writeln!(out, "⚠ {w}");
+    }
     let _ = writeln!(out, "数据源 feeds");
     for f in &s.feeds {
         match &f.last {

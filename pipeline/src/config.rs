@@ -26,6 +26,10 @@ struct ConfigFile {
     /// A directory of dataset definitions replacing the built-in ones (optional).
     #[serde(default)]
     schema_dir: Option<PathBuf>,
+    /// A holiday table (the shipped `cn-holidays.toml` format) adding or replacing
+    /// years of the built-in calendar.
+    #[serde(default)]
+    calendar: Option<PathBuf>,
     /// Platforms pushed to.
     #[serde(default)]
     platform: Vec<PlatformConfig>,
@@ -80,6 +84,13 @@ impl Config {
                 file: path.to_path_buf(),
                 line: 0,
                 message,
+            })?;
+        }
+        if let Some(file) = raw.calendar.as_deref().map(abs) {
+            crate::domain::calendar::install(&file).map_err(|message| MappingError {
+                file: path.to_path_buf(),
+                line: 0,
+                message: format!("calendar = {:?}: {message}", file.display().to_string()),
             })?;
         }
         let mut names = std::collections::HashSet::new();

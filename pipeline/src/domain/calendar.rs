@@ -1,9 +1,12 @@
-//! The working-day calendar of the State Council's holiday notices (2018–2026, the
-//! file `calendar/cn-holidays.toml`, a copy of `shared/cn-holidays.toml`).
+//! The working-day calendar of the State Council's holiday notices: built in for
+//! 2018–2026 (`calendar/cn-holidays.toml`, a copy of `shared/cn-holidays.toml`), with
+//! years added or replaced at run time by the configuration's `calendar` file (same
+//! format), see [`install`].
 //!
 //! A date is a working day iff it is Monday–Friday and not in the year's `holidays`, or
-//! it is one of the year's `workdays` (weekend make-up days). A date outside the
-//! covered years is an error, never a guess.
+//! it is one of the year's `workdays` (weekend make-up days). Outside the covered years
+//! the strict methods are an error; the `*_estimated` ones answer from weekends alone
+//! and say so (`estimated`), which every output marks 估算.
 //!
 //! **Counting rule (stated once, here):** the decision day itself is not counted. "Within
 //! N working days of D" means on or before [`Calendar::add_working_days`]`(D, N)`, the
@@ -43,8 +46,18 @@ struct YearFile {
     workdays: Vec<NaiveDate>,
 }
 
+/// An answer of the calendar, and whether a date outside the covered years made it an
+/// estimate (weekends alone, no holidays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reckoned<T> {
+    /// The answer.
+    pub value: T,
+    /// Whether it is an estimate.
+    pub estimated: bool,
+}
+
 /// The calendar.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Calendar {
     first: i32,
     last: i32,
@@ -94,10 +107,134 @@ impl Calendar {
         })
     }
 
-    /// The built-in calendar.
+    /// The calendar in force: the built-in one, with the years of the configuration's
+    /// `calendar` file once [`install`]ed.
     pub fn built_in() -> &'static Calendar {
+        if let Some(c) = INSTALLED.get() {
+            return c;
+        }
+        Self::shipped()
+    }
+
+    /// The calendar compiled into the binary.
+    pub fn shipped() -> &'static Calendar {
         static CAL: OnceLock<Calendar> = OnceLock::new();
-        CAL.get_or_init(|| Calendar::parse(BUILT_IN).expect("the built-in holiday file parses"))
+        CAL.get_or_init(|| {
+            // The file is part of the source tree and tested; an empty calendar (every
+            // answer an estimate) would be the fallback, never a panic.
+            Calendar::parse(BUILT_IN).unwrap_or(Calendar {
+                first: 1,
+                last: 0,
+                holidays: HashSet::new(),
+                workdays: HashSet::new(),
+            })
+        })
+    }
+
+    /// This calendar with the years of `other` added, or replacing its own.
+    pub fn with_years_of(&self, other: &Calendar) -> Result<Calendar, String> {
+        let replaced = |d: &NaiveDate| (other.first..=other.last).contains(&d.year());
+        let mut holidays: HashSet<NaiveDate> = self
+            .holidays
+            .iter()
+            .filter(|d| !replaced(d))
+            .copied()
+            .collect();
+        let mut workdays: HashSet<NaiveDate> = self
+            .workdays
+            .iter()
+            .filter(|d| !replaced(d))
+            .copied()
+            .collect();
+        holidays.extend(&other.holidays);
+        workdays.extend(&other.workdays);
+        let (first, last) = if self.first > self.last {
+            (other.first, other.last)
+        } else {
+            if other.first > self.last + 1 || other.last < self.first - 1 {
+                return Err(format!(
+                    "its years {}–{} leave a gap after the built-in {}–{}",
+                    other.first, other.last, self.first, self.last
+                ));
+            }
+            (self.first.min(other.first), self.last.max(other.last))
+        };
+        Ok(Calendar {
+            first,
+            last,
+            holidays,
+            workdays,
+        })
+    }
+
+    /// Whether `d` falls in a covered year.
+    pub fn covers(&self, d: NaiveDate) -> bool {
+        (self.first..=self.last).contains(&d.year())
+    }
+
+    /// Whether `d` is a working day, estimated from weekends alone outside the covered
+    /// years.
+    pub fn is_working_day_estimated(&self, d: NaiveDate) -> Reckoned<bool> {
+        let weekday = !matches!(d.weekday(), Weekday::Sat | Weekday::Sun);
+        if !self.covers(d) {
+            return Reckoned {
+                value: weekday,
+                estimated: true,
+            };
+        }
+        Reckoned {
+            value: (weekday && !self.holidays.contains(&d)) || self.workdays.contains(&d),
+            estimated: false,
+        }
+    }
+
+    /// The `n`-th working day after `d`, estimated where it passes outside the covered
+    /// years (`None` only past the end of the representable dates).
+    pub fn add_working_days_estimated(&self, d: NaiveDate, n: u32) -> Option<Reckoned<NaiveDate>> {
+        let mut day = d;
+        let mut left = n;
+        let mut estimated = !self.covers(d);
+        while left > 0 {
+            day = day.succ_opt()?;
+            let w = self.is_working_day_estimated(day);
+            estimated |= w.estimated;
+            if w.value {
+                left -= 1;
+            }
+        }
+        Some(Reckoned {
+            value: day,
+            estimated,
+        })
+    }
+
+    /// Working days in `(from, to]` (negative when `to` is before `from`), estimated
+    /// where the span leaves the covered years.
+    pub fn working_days_between_estimated(&self, from: NaiveDate, to: NaiveDate) -> Reckoned<i64> {
+        let (a, b, sign) = if to >= from {
+            (from, to, 1)
+        } else {
+            (to, from, -1)
+        };
+        let mut n = 0i64;
+        let mut estimated = !self.covers(a) || !self.covers(b);
+        let mut day = a;
+        while day < b {
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+            let w = self.is_working_day_estimated(day);
+            estimated |= w.estimated;
+            n += w.value as i64;
+        }
+        Reckoned {
+            value: sign * n,
+            estimated,
+        }
+    }
+
+    /// The calendar's last covered day.
+    pub fn last_covered_day(&self) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(self.last, 12, 31)
     }
 
     /// The covered years.
@@ -172,6 +309,21 @@ impl Calendar {
     ) -> Result<i64, OutOfRange> {
         Ok((self.working_days_between(decided, published)? - limit as i64).max(0))
     }
+}
+
+static INSTALLED: OnceLock<Calendar> = OnceLock::new();
+
+/// Loads the configuration's `calendar` file (the shipped table's format) over the
+/// built-in years. The first installed calendar of a process stays in force; an
+/// error names the file.
+pub fn install(path: &std::path::Path) -> Result<&'static Calendar, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the calendar: {e}", path.display()))?;
+    let extra = Calendar::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let merged = Calendar::shipped()
+        .with_years_of(&extra)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(INSTALLED.get_or_init(|| merged))
 }
 
 #[cfg(test)]

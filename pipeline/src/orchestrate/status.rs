@@ -84,6 +84,28 @@ pub struct Status {
     pub jobs: Vec<JobStatus>,
     /// Withdrawals and holds in force.
     pub holds: Vec<HoldStatus>,
+    /// A warning when the holiday calendar's coverage ends within 60 days (or has).
+    pub calendar_warning: Option<String>,
+}
+
+/// Days before the calendar's coverage ends that `status` starts warning.
+pub const CALENDAR_WARNING_DAYS: i64 = 60;
+
+/// The warning about the calendar's coverage on `today`, if it is due.
+pub fn calendar_warning(calendar: &Calendar, today: chrono::NaiveDate) -> Option<String> {
+    let end = calendar.last_covered_day()?;
+    let left = (end - today).num_days();
+    (left <= CALENDAR_WARNING_DAYS).then(|| {
+        let next = end.format("%Y").to_string().parse::<i32>().unwrap_or(0) + 1;
+        let when = if left >= 0 {
+            format!("ends in {left} days ({end})")
+        } else {
+            format!("ended on {end}")
+        };
+        format!(
+            "节假日表覆盖至 {end}，{next}年起的期限按只扣除周末估算（估算）。The holiday calendar {when}: add {next} from the State Council notice (calendar = \"holidays.toml\" in the configuration; see the README)"
+        )
+    })
 }
 
 impl Status {
@@ -108,7 +130,7 @@ impl Status {
 /// The age of an override in working days at `today`, and whether it is an overdue hold.
 pub fn hold_age(o: &Override, calendar: &Calendar, today: NaiveDate) -> HoldStatus {
     let working_days = crate::clock::china_date_of(&o.at)
-        .and_then(|since| calendar.working_days_between(since, today).ok());
+        .map(|since| calendar.working_days_between_estimated(since, today).value);
     HoldStatus {
         entry: o.clone(),
         working_days,
@@ -196,5 +218,6 @@ pub async fn gather(config: &Config, state: &StateStore) -> anyhow::Result<Statu
         platforms,
         jobs,
         holds: holds(state).await?,
+        calendar_warning: calendar_warning(Calendar::built_in(), crate::clock::today()),
     })
 }

@@ -132,6 +132,15 @@ fn overview(r: &OfficeReport) -> String {
         "<p class=\"note\">双公示：本期首次上报的许可、处罚记录 {} 条，7个工作日内上报 {} 条，逾期 {} 条，无法计算 {} 条。异议暂停公示 {} 条，其中超过20个工作日 {} 条。</p>\n</section>",
         x.published, x.on_time, x.late, x.not_computable, x.holds_in_force, x.holds_overdue
     );
+    if x.estimated > 0 {
+        let (_, last) = crate::domain::calendar::Calendar::built_in().years();
+        let _ = writeln!(
+            s,
+            "<p class=\"note\">注意：其中 {} 条记录的期限涉及{}年以后的日期，节假日安排尚未录入，按只扣除周末估算（估算），待国务院办公厅节假日通知发布后补录日历即可准确计算。</p>",
+            x.estimated,
+            last
+        );
+    }
     s
 }
 

@@ -150,6 +150,9 @@ pub struct Totals {
     pub late: u64,
     /// Of those, not computable (dates missing or outside the calendar).
     pub not_computable: u64,
+    /// Of the judged, how many on an estimated calendar (a date outside its years,
+    /// weekends alone: 估算).
+    pub estimated: u64,
     /// `on_time / (on_time + late)`.
     pub on_time_share: Option<f64>,
     /// Objection holds in force at the period's end.
@@ -235,6 +238,9 @@ pub struct TimelinessRow {
     pub late: u64,
     /// Not computable.
     pub not_computable: u64,
+    /// Of the judged, how many on an estimated calendar (a date outside its years,
+    /// weekends alone: 估算).
+    pub estimated: u64,
     /// `on_time / (on_time + late)`.
     pub on_time_share: Option<f64>,
     /// The most working days late.
@@ -264,6 +270,8 @@ pub struct LateRecord {
     pub working_days: i64,
     /// Working days past the deadline.
     pub days_late: i64,
+    /// Whether the deadline is an estimate (outside the calendar's years: 估算).
+    pub estimated: bool,
 }
 
 /// A record whose timeliness cannot be computed.

@@ -93,6 +93,7 @@ pub fn summary(r: &OfficeReport) -> Table {
         ("按时（7个工作日内）", n(x.on_time)),
         ("逾期", n(x.late)),
         ("无法计算", n(x.not_computable)),
+        ("其中按估算日历（节假日表未覆盖）", n(x.estimated)),
         ("双公示按时率", Cell::Share(x.on_time_share)),
         ("异议暂停公示中", n(x.holds_in_force)),
         ("异议超过20个工作日", n(x.holds_overdue)),
@@ -206,6 +207,7 @@ pub fn timeliness(r: &OfficeReport) -> Table {
             "按时",
             "逾期",
             "无法计算",
+            "其中估算",
             "按时率",
             "最多逾期（工作日）",
         ],
@@ -220,6 +222,7 @@ pub fn timeliness(r: &OfficeReport) -> Table {
                     n(x.on_time),
                     n(x.late),
                     n(x.not_computable),
+                    n(x.estimated),
                     Cell::Share(x.on_time_share),
                     Cell::Int(x.max_days_late),
                 ]
@@ -254,7 +257,11 @@ pub fn late_records(r: &OfficeReport) -> Table {
                     t(&l.document_number),
                     t(&l.subject),
                     t(l.decision_date.to_string()),
-                    t(l.deadline.to_string()),
+                    t(if l.estimated {
+                        format!("{}（估算）", l.deadline)
+                    } else {
+                        l.deadline.to_string()
+                    }),
                     t(l.published_date.to_string()),
                     Cell::Int(l.working_days),
                     Cell::Int(l.days_late),

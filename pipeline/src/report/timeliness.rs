@@ -16,6 +16,8 @@ pub enum Verdict {
         deadline: NaiveDate,
         /// Working days from decision to publication.
         working_days: i64,
+        /// Whether the calendar estimated (a date outside its years: weekends alone).
+        estimated: bool,
     },
     /// Published after the deadline.
     Late {
@@ -25,6 +27,8 @@ pub enum Verdict {
         working_days: i64,
         /// Working days past the deadline.
         days_late: i64,
+        /// Whether the calendar estimated.
+        estimated: bool,
     },
     /// Cannot be judged; the text says why (in Chinese).
     NotComputable(String),
@@ -39,31 +43,27 @@ pub fn assess(cal: &Calendar, decision: &str, published: NaiveDate) -> Verdict {
     if published < decided {
         return Verdict::NotComputable("决定日期晚于上报日期，请核对决定日期".into());
     }
-    let out_of_range = |_| {
-        let (first, last) = cal.years();
-        Verdict::NotComputable(format!(
-            "无法计算：日期超出工作日历范围（{first}–{last}年）"
-        ))
+    // Outside the calendar's years the count is estimated from weekends alone, and
+    // the verdict says so.
+    let between = cal.working_days_between_estimated(decided, published);
+    let Some(deadline) = cal.add_working_days_estimated(decided, SHUANGGONGSHI_DAYS) else {
+        return Verdict::NotComputable("决定日期无法识别".into());
     };
-    let working_days = match cal.working_days_between(decided, published) {
-        Ok(n) => n,
-        Err(e) => return out_of_range(e),
-    };
-    let deadline = match cal.add_working_days(decided, SHUANGGONGSHI_DAYS) {
-        Ok(d) => d,
-        Err(e) => return out_of_range(e),
-    };
+    let (working_days, estimated) = (between.value, between.estimated || deadline.estimated);
+    let deadline = deadline.value;
     let days_late = working_days - SHUANGGONGSHI_DAYS as i64;
     if days_late > 0 {
         Verdict::Late {
             deadline,
             working_days,
             days_late,
+            estimated,
         }
     } else {
         Verdict::OnTime {
             deadline,
             working_days,
+            estimated,
         }
     }
 }
@@ -91,7 +91,8 @@ mod tests {
             assess(cal, "2024-09-30", d("2024-10-15")),
             Verdict::OnTime {
                 deadline: d("2024-10-15"),
-                working_days: 7
+                working_days: 7,
+                estimated: false
             }
         );
         assert_eq!(
@@ -99,7 +100,8 @@ mod tests {
             Verdict::Late {
                 deadline: d("2024-10-15"),
                 working_days: 8,
-                days_late: 1
+                days_late: 1,
+                estimated: false
             }
         );
         // Published the same day: on time, zero working days.
@@ -122,17 +124,16 @@ mod tests {
             Verdict::Late {
                 deadline: d("2025-03-12"),
                 working_days: 12,
-                days_late: 5
+                days_late: 5,
+                estimated: false
             }
         );
     }
 
     #[test]
-    fn dates_outside_the_calendar_or_unreadable_are_not_computable() {
+    fn unreadable_dates_are_not_computable_and_outside_the_calendar_estimated() {
         let cal = Calendar::built_in();
         for (decision, published) in [
-            ("2017-12-29", "2018-01-10"),
-            ("2026-12-28", "2027-01-08"),
             ("", "2024-01-10"),
             ("2024年1月3日", "2024-01-10"),
             ("2024-05-10", "2024-05-01"),
@@ -143,10 +144,22 @@ mod tests {
                 "{decision} → {published}: {v:?}"
             );
         }
-        let Verdict::NotComputable(why) = assess(cal, "2017-12-29", d("2018-01-10")) else {
-            unreachable!()
-        };
-        assert!(why.contains("无法计算"), "{why}");
+        // 2026-12-28 (Monday) + 7 working days, weekends alone in 2027: 2027-01-06.
+        assert_eq!(
+            assess(cal, "2026-12-28", d("2027-01-06")),
+            Verdict::OnTime {
+                deadline: d("2027-01-06"),
+                working_days: 7,
+                estimated: true
+            }
+        );
+        assert!(matches!(
+            assess(cal, "2017-12-29", d("2018-01-10")),
+            Verdict::OnTime {
+                estimated: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -163,3 +163,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_runtime_table_adds_and_replaces_years_and_estimates_outside() {
+    let extra = Calendar::parse(
+        "[2027]\nyear = 2027\nholidays = [\"2027-01-01\"]\nworkdays = []\n[2026]\nyear = 2026\nholidays = []\nworkdays = []\n",
+    )
+    .unwrap();
+    let cal = Calendar::shipped().with_years_of(&extra).unwrap();
+    assert_eq!(cal.years(), (2018, 2027));
+    // 2026 replaced: its National Day is an ordinary Thursday now; 2025 kept.
+    assert_eq!(cal.is_working_day(d("2026-10-01")), Ok(true));
+    assert_eq!(cal.is_working_day(d("2025-10-01")), Ok(false));
+    assert_eq!(cal.is_working_day(d("2027-01-01")), Ok(false));
+    // A gap is refused.
+    let far = Calendar::parse("[2030]\nyear = 2030\nholidays = []\nworkdays = []\n").unwrap();
+    assert!(Calendar::shipped().with_years_of(&far).is_err());
+    // Outside: weekends alone, marked.
+    let r = Calendar::shipped()
+        .add_working_days_estimated(d("2026-12-28"), 7)
+        .unwrap();
+    assert_eq!((r.value, r.estimated), (d("2027-01-06"), true));
+    let r = Calendar::shipped()
+        .add_working_days_estimated(d("2024-09-30"), 7)
+        .unwrap();
+    assert_eq!((r.value, r.estimated), (d("2024-10-15"), false));
+    let n = Calendar::shipped().working_days_between_estimated(d("2026-12-31"), d("2027-01-04"));
+    // Friday 2027-01-01 is taken as a working day: no holidays are known.
+    assert_eq!((n.value, n.estimated), (2, true));
+}

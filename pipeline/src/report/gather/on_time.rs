@@ -72,13 +72,18 @@ pub(super) fn timeliness_rows(
         });
         row.published += 1;
         match j.verdict {
-            Verdict::OnTime { .. } => row.on_time += 1,
+            Verdict::OnTime { estimated, .. } => {
+                row.on_time += 1;
+                row.estimated += estimated as u64;
+            }
             Verdict::Late {
                 deadline,
                 working_days,
                 days_late,
+                estimated,
             } => {
                 row.late += 1;
+                row.estimated += estimated as u64;
                 row.max_days_late = row.max_days_late.max(days_late);
                 late.push(LateRecord {
                     department: j.department,
@@ -92,6 +97,7 @@ pub(super) fn timeliness_rows(
                     published_date: j.published.unwrap_or(deadline),
                     working_days,
                     days_late,
+                    estimated,
                 });
             }
             Verdict::NotComputable(reason) => {

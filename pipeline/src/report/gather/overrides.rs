@@ -39,7 +39,7 @@ pub(super) fn override_rows(
                 .filter(|r| *r < period.to.as_str())
                 .and_then(china_date);
             let until = released.unwrap_or(period.as_of);
-            let working_days = since.and_then(|s| cx.cal.working_days_between(s, until).ok());
+            let working_days = since.map(|s| cx.cal.working_days_between_estimated(s, until).value);
             let overdue = e.kind == OverrideKind::Hold
                 && released.is_none()
                 && working_days.is_some_and(|d| d > OBJECTION_DAYS as i64);

@@ -83,6 +83,7 @@ pub(super) fn totals(r: &OfficeReport) -> Totals {
         on_time,
         late,
         not_computable: timely(&|t| t.not_computable),
+        estimated: timely(&|t| t.estimated),
         on_time_share: timeliness::on_time_share(on_time, late),
         holds_in_force: holds_in_force.clone().count() as u64,
         holds_overdue: holds_in_force.filter(|o| o.overdue).count() as u64,
