@@ -750,3 +750,74 @@ fn the_calendar_goes_on_past_its_built_in_years() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("holidays-2027.toml"), "{}", stderr(&o));
 }
+
+/// The correction loop (退回整改): a department corrects two refused rows and drops the
+/// corrected file; `corrections --json` lists each problem still open once and the two
+/// as resolved; a rerun and a backfill add no second copy.
+#[test]
+fn a_corrected_file_resolves_its_problems_and_nothing_is_listed_twice() {
+    let w = Workdir::new();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let _ = w.xinyong(&["run", "--no-push"]);
+    let list = |status: &str| -> Vec<serde_json::Value> {
+        let o = w.xinyong(&[
+            "corrections",
+            "--feed",
+            "scjgj_xzcf",
+            "--status",
+            status,
+            "--json",
+        ]);
+        assert_exit(&o, 0);
+        serde_json::from_str::<serde_json::Value>(&stdout(&o))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let open = list("open");
+    let dates: Vec<&serde_json::Value> = open
+        .iter()
+        .filter(|p| p["reason_code"] == "bad_date" && p["value"] == "2024-02-30")
+        .take(2)
+        .collect();
+    assert_eq!(dates.len(), 2, "{open:?}");
+    let file = dates[0]["file"].as_str().unwrap().to_string();
+    let fixed_lines: Vec<u64> = dates.iter().map(|p| p["line"].as_u64().unwrap()).collect();
+    // The corrected export: the same file with those two dates fixed (dates are ASCII in
+    // any encoding).
+    let drop = w.path().join("fixtures/drop/scjgj_xzcf");
+    let original = std::fs::read(drop.join(&file)).unwrap();
+    let mut corrected = Vec::new();
+    for (i, line) in original.split_inclusive(|b| *b == b'\n').enumerate() {
+        let no = i as u64 + 1;
+        if fixed_lines.contains(&no) {
+            let text = line.to_vec();
+            let pos = text.windows(10).position(|w| w == b"2024-02-30").unwrap();
+            let mut t = text.clone();
+            t[pos..pos + 10].copy_from_slice(b"2024-02-28");
+            corrected.extend(t);
+        } else {
+            corrected.extend_from_slice(line);
+        }
+    }
+    std::fs::write(drop.join("更正后重新报送.csv"), corrected).unwrap();
+    let _ = w.xinyong(&["run", "--no-push"]);
+    let still = list("open");
+    let resolved = list("resolved");
+    assert_eq!(still.len(), open.len() - 2, "{still:?}");
+    assert_eq!(resolved.len(), 2, "{resolved:?}");
+    assert!(resolved.iter().all(|p| !p["resolved_at"].is_null()));
+    // A backfill re-reads every file: still each problem once, the resolved stay so.
+    let _ = w.xinyong(&[
+        "backfill",
+        "--feed",
+        "scjgj_xzcf",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2025-12-31",
+    ]);
+    assert_eq!(list("open").len(), still.len());
+    assert_eq!(list("resolved").len(), 2);
+}

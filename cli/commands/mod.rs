@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod check;
+pub mod corrections;
 pub mod devtools;
 pub mod id;
 pub mod overrides;

@@ -216,6 +216,15 @@ impl Dataset {
     }
 
     /// Position of a field by code (today's code or a 2016-era one).
+    /// The field holding the decision's document number (文书号): the key's text field.
+    pub fn document_position(&self) -> Option<usize> {
+        self.key
+            .iter()
+            .copied()
+            .find(|&i| self.fields[i].ty == FieldType::Text)
+    }
+
+    /// The position of a field by its code.
     pub fn position(&self, code: &str) -> Option<usize> {
         self.index.get(code).copied()
     }

@@ -51,6 +51,9 @@ pub struct IngestOutput {
     pub set_aside: Vec<connectors::SetAside>,
     /// What the source says an operator should know (rows it could not place).
     pub warnings: Vec<String>,
+    /// The document numbers (文书号) of the valid rows read: a problem of the quarantine
+    /// about the same decision is corrected.
+    pub valid_documents: std::collections::HashSet<String>,
     /// The quarantine file, when any row was quarantined.
     pub quarantine_file: Option<PathBuf>,
     /// Whether a new snapshot was published.
@@ -119,6 +122,7 @@ pub fn ingest_feed(
         skipped_files,
         set_aside,
         warnings,
+        documents,
         checkpoint,
     } = read_pass::read(feed, source, store, &spill, &opts)?;
 
@@ -175,6 +179,7 @@ pub fn ingest_feed(
         skipped_files,
         set_aside,
         warnings,
+        valid_documents: documents,
         quarantine_file,
         snapshot_written,
         register_entries,

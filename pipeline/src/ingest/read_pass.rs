@@ -35,6 +35,7 @@ pub(super) struct ReadPass {
     pub skipped_files: Vec<String>,
     pub set_aside: Vec<connectors::SetAside>,
     pub warnings: Vec<String>,
+    pub documents: std::collections::HashSet<String>,
     pub checkpoint: Option<String>,
 }
 
@@ -89,6 +90,8 @@ struct MappedBatch {
     unit: Arc<InputUnit>,
     rows: Vec<MappedRow>,
     parts: Vec<SpillPart>,
+    /// Document numbers of the batch's valid rows (for the quarantine's lifecycle).
+    documents: Vec<String>,
 }
 
 /// What every row of one ingestion shares.
@@ -126,6 +129,8 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
         _ => true,
     };
     let is_register = ds.code == REGISTER_DATASET;
+    let document_at = ds.document_position();
+    let mut documents = Vec::new();
     let mut rows = Vec::with_capacity(batch.rows.len());
     // (month, position, line, mapped, id, version) of the valid rows.
     let mut good = Vec::with_capacity(batch.rows.len());
@@ -141,6 +146,9 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
                 continue;
             }
         };
+        if let Some(d) = document_at.map(|i| &m.values[i]).filter(|d| !d.is_empty()) {
+            documents.push(d.to_string());
+        }
         let id = identity::record_id_bytes(ds, &m.values);
         let version = identity::version_bytes(ds, &m.values);
         let unknown_type = cx.uscc_fields.iter().any(|f| {
@@ -223,6 +231,7 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
         unit: batch.unit,
         rows,
         parts,
+        documents,
     })
 }
 
@@ -236,6 +245,8 @@ struct Collector<'a> {
     quarantine: Quarantine,
     register_entries: Option<Register>,
     rows_per_file: HashMap<PathBuf, u64>,
+    /// Document numbers of the valid rows read.
+    documents: std::collections::HashSet<String>,
     /// Rows of the batches taken so far.
     rows_before: u64,
     /// Whether the dedupe index was sized for the whole input yet.
@@ -247,6 +258,7 @@ impl Collector<'_> {
     /// dedupe index, and returns its spill parts with their read-order numbers.
     fn take(&mut self, batch: MappedBatch) -> Result<Vec<(String, RecordBatch)>, IngestError> {
         let unit = batch.unit.clone();
+        self.documents.extend(batch.documents);
         *self.rows_per_file.entry(unit.path.clone()).or_default() += batch.rows.len() as u64;
         // Read order: rows of earlier batches, then the place in this one.
         let base = self.rows_before;
@@ -349,6 +361,7 @@ pub(super) fn read(
         quarantine: Quarantine::new(store.quarantine_file(&feed.name, opts.run_id), opts.dry_run),
         register_entries: (ds.code == REGISTER_DATASET).then(Register::default),
         rows_per_file: HashMap::new(),
+        documents: Default::default(),
         rows_before: 0,
         reserved: false,
     };
@@ -465,6 +478,7 @@ pub(super) fn read(
             .collect(),
         set_aside: source.set_aside(),
         warnings: source.warnings(),
+        documents: c.documents,
         checkpoint: source.checkpoint(),
     })
 }

@@ -268,6 +268,28 @@ impl Feed {
         })
     }
 
+    /// The document number (文书号) of a refused row's raw cells (header → text), through
+    /// the mapping's rule for the dataset's document field: what a problem of the
+    /// quarantine is known by.
+    pub fn document_of_raw(&self, raw: &serde_json::Value) -> Option<String> {
+        let at = self.dataset.document_position()?;
+        let rule = self.rules.iter().find(|r| r.target == at)?;
+        let cell = match &rule.source {
+            FieldSource::Column(c) => raw.get(c).and_then(|v| v.as_str()).unwrap_or(""),
+            FieldSource::Value(v) => v.as_str(),
+        }
+        .trim();
+        if cell.is_empty() || self.null_markers.iter().any(|m| m == cell) {
+            return None;
+        }
+        Some(
+            rule.map
+                .get(cell)
+                .cloned()
+                .unwrap_or_else(|| cell.to_string()),
+        )
+    }
+
     /// The source columns this mapping reads (for header detection).
     pub fn expected_columns(&self) -> Vec<String> {
         let mut cols: Vec<String> = self

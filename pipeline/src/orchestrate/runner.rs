@@ -461,6 +461,56 @@ async fn ingest_one(
     Ok(result)
 }
 
+/// The rows this run of a feed refused, from its quarantine file, each known by its
+/// document number or, without one, by its raw content.
+fn refused_rows(
+    feed: &Feed,
+    out: &IngestOutput,
+) -> anyhow::Result<Vec<crate::state::problems::Refused>> {
+    use sha2::Digest;
+    let mut refused = Vec::new();
+    let Some(path) = &out.quarantine_file else {
+        return Ok(refused);
+    };
+    crate::snapshot::read_batches(path, None, |b| {
+        let col = |n: &str| crate::snapshot::required_str_col(&b, n);
+        let (file, reason, field, value, raw) = (
+            col("source_file")?,
+            col("reason")?,
+            col("field")?,
+            col("value")?,
+            col("raw")?,
+        );
+        let lines = crate::snapshot::u64_col(&b, "source_line");
+        for i in 0..b.num_rows() {
+            let raw_text = raw.value(i);
+            let raw_json: serde_json::Value = serde_json::from_str(raw_text).unwrap_or_default();
+            let identity = match feed.document_of_raw(&raw_json) {
+                Some(d) => format!("wsh:{d}"),
+                None => format!(
+                    "raw:{}",
+                    &hex::encode(sha2::Sha256::digest(raw_text.as_bytes()))[..32]
+                ),
+            };
+            let name = std::path::Path::new(file.value(i))
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            refused.push(crate::state::problems::Refused {
+                identity,
+                file: name,
+                line: lines.map(|l| l.value(i)).unwrap_or(0),
+                field: field.value(i).to_string(),
+                reason: reason.value(i).to_string(),
+                value: value.value(i).to_string(),
+                raw: raw_text.to_string(),
+            });
+        }
+        Ok(())
+    })?;
+    Ok(refused)
+}
+
 /// Records that a feed failed (nothing of it is in the snapshot).
 async fn record_failure(
     opts: &RunOptions,
@@ -515,6 +565,18 @@ async fn record_feed_done(
         .await?;
     state
         .record_set_aside(run_id, &feed.name, &out.set_aside)
+        .await?;
+    let refused = refused_rows(feed, out)?;
+    state
+        .record_problems(
+            &feed.name,
+            &feed.dataset.code,
+            &feed.source_unit,
+            run_id,
+            &refused,
+            &out.valid_documents,
+            opts.window.is_none(),
+        )
         .await?;
     if let (Some(position), None) = (&out.checkpoint, opts.window) {
         state

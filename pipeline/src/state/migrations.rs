@@ -182,6 +182,32 @@ CREATE TABLE IF NOT EXISTS reconciliations (
             declaration: "TEXT",
         }],
     },
+    Migration {
+        version: 6,
+        what: "problems: each quarantined decision once, open until a later run brings it valid (退回整改)",
+        steps: &[Step::Sql(
+            "CREATE TABLE IF NOT EXISTS problems (
+                feed TEXT NOT NULL,
+                identity TEXT NOT NULL,
+                dataset TEXT NOT NULL,
+                source_unit TEXT NOT NULL,
+                file TEXT NOT NULL,
+                line INTEGER NOT NULL,
+                field TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                value TEXT NOT NULL,
+                raw TEXT NOT NULL,
+                status TEXT NOT NULL,
+                first_seen TEXT NOT NULL,
+                first_run TEXT NOT NULL,
+                last_seen TEXT NOT NULL,
+                last_run TEXT NOT NULL,
+                resolved_at TEXT,
+                resolved_run TEXT,
+                PRIMARY KEY (feed, identity)
+            )",
+        )],
+    },
 ];
 
 /// The schema version this build writes.

@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod migrations;
 pub mod overrides;
 pub mod positions;
+pub mod problems;
 pub mod reconciliations;
 pub mod report_queries;
 pub mod runs;

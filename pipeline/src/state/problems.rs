@@ -1,0 +1,181 @@
+//! The quarantine's problems and their life (退回整改): each refused decision is one
+//! problem per feed — known by its document number (文书号) within the feed, or, for a
+//! row without one, by its raw content — open from the run that first refused it until
+//! a later run of the same feed brings a valid record of the same decision, then
+//! resolved with the date. Reruns and backfills refusing the same row again add no
+//! second copy; they update where and when it was last seen.
+
+use super::{now, Result, StateStore};
+use sqlx::Row;
+
+/// One problem as the state store keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Problem {
+    /// Feed.
+    pub feed: String,
+    /// `wsh:<document number>` or `raw:<digest of the row>`.
+    pub identity: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Reporting unit of the feed.
+    pub source_unit: String,
+    /// File (name as read) the row was last seen in.
+    pub file: String,
+    /// Line or sheet row.
+    pub line: u64,
+    /// Field (or source column) concerned.
+    pub field: String,
+    /// Reason code.
+    pub reason: String,
+    /// The value as it was in the source cell.
+    pub value: String,
+    /// The row's cells, as JSON (header → text).
+    pub raw: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// When it was first refused (RFC 3339), and by which run.
+    pub first_seen: String,
+    /// The first run.
+    pub first_run: String,
+    /// When it was last refused.
+    pub last_seen: String,
+    /// The last run.
+    pub last_run: String,
+    /// When a later run brought the decision valid.
+    pub resolved_at: Option<String>,
+    /// That run.
+    pub resolved_run: Option<String>,
+}
+
+/// A row refused in a run, as the runner hands it over.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// Identity (see [`Problem::identity`]).
+    pub identity: String,
+    /// File name.
+    pub file: String,
+    /// Line.
+    pub line: u64,
+    /// Field.
+    pub field: String,
+    /// Reason code.
+    pub reason: String,
+    /// Value.
+    pub value: String,
+    /// Raw row JSON.
+    pub raw: String,
+}
+
+impl StateStore {
+    /// Records a run's refused rows and resolves the open problems whose decision the
+    /// run brought valid (`valid_documents`). A backfill (`reopen = false`) does not
+    /// reopen a problem already resolved.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_problems(
+        &self,
+        feed: &str,
+        dataset: &str,
+        source_unit: &str,
+        run_id: &str,
+        refused: &[Refused],
+        valid_documents: &std::collections::HashSet<String>,
+        reopen: bool,
+    ) -> Result<()> {
+        let at = now();
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        for r in refused {
+            let sql = if reopen {
+                "INSERT INTO problems (feed, identity, dataset, source_unit, file, line, field, reason, value, raw, status, first_seen, first_run, last_seen, last_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11, ?12, ?11, ?12)
+                 ON CONFLICT (feed, identity) DO UPDATE SET file = ?5, line = ?6, field = ?7, reason = ?8, value = ?9, raw = ?10,
+                   last_seen = ?11, last_run = ?12, status = 'open', resolved_at = NULL, resolved_run = NULL"
+            } else {
+                "INSERT INTO problems (feed, identity, dataset, source_unit, file, line, field, reason, value, raw, status, first_seen, first_run, last_seen, last_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11, ?12, ?11, ?12)
+                 ON CONFLICT (feed, identity) DO UPDATE SET last_seen = ?11, last_run = ?12
+                   WHERE status = 'open'"
+            };
+            sqlx::query(sql)
+                .bind(feed)
+                .bind(&r.identity)
+                .bind(dataset)
+                .bind(source_unit)
+                .bind(&r.file)
+                .bind(r.line as i64)
+                .bind(&r.field)
+                .bind(&r.reason)
+                .bind(&r.value)
+                .bind(&r.raw)
+                .bind(&at)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+        }
+        let open: Vec<String> = sqlx::query(
+            "SELECT identity FROM problems WHERE feed = ? AND status = 'open' AND identity LIKE 'wsh:%'",
+        )
+        .bind(feed)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(self.err())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        for identity in open {
+            let document = &identity[4..];
+            if valid_documents.contains(document) && !refused.iter().any(|r| r.identity == identity)
+            {
+                sqlx::query(
+                    "UPDATE problems SET status = 'resolved', resolved_at = ?, resolved_run = ? WHERE feed = ? AND identity = ?",
+                )
+                .bind(&at)
+                .bind(run_id)
+                .bind(feed)
+                .bind(&identity)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+            }
+        }
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The problems, optionally of one feed and one status, in feed and first-seen order.
+    pub async fn problems(&self, feed: Option<&str>, status: Option<&str>) -> Result<Vec<Problem>> {
+        let rows = sqlx::query(
+            "SELECT feed, identity, dataset, source_unit, file, line, field, reason, value, raw, status,
+                    first_seen, first_run, last_seen, last_run, resolved_at, resolved_run
+             FROM problems WHERE (?1 IS NULL OR feed = ?1) AND (?2 IS NULL OR status = ?2)
+             ORDER BY feed, first_seen, file, line",
+        )
+        .bind(feed)
+        .bind(status)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| Problem {
+                feed: r.get(0),
+                identity: r.get(1),
+                dataset: r.get(2),
+                source_unit: r.get(3),
+                file: r.get(4),
+                line: r.get::<i64, _>(5).max(0) as u64,
+                field: r.get(6),
+                reason: r.get(7),
+                value: r.get(8),
+                raw: r.get(9),
+                status: r.get(10),
+                first_seen: r.get(11),
+                first_run: r.get(12),
+                last_seen: r.get(13),
+                last_run: r.get(14),
+                resolved_at: r.get(15),
+                resolved_run: r.get(16),
+            })
+            .collect())
+    }
+}
