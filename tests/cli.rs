@@ -808,6 +808,32 @@ fn a_corrected_file_resolves_its_problems_and_nothing_is_listed_twice() {
     assert_eq!(still.len(), open.len() - 2, "{still:?}");
     assert_eq!(resolved.len(), 2, "{resolved:?}");
     assert!(resolved.iter().all(|p| !p["resolved_at"].is_null()));
+    // The office report lists the open ones once and the corrected in their own section.
+    let o = w.xinyong(&["report"]);
+    assert_exit(&o, 0);
+    let json = stdout(&o)
+        .split_whitespace()
+        .find(|t| t.ends_with("report.json"))
+        .map(std::path::PathBuf::from)
+        .unwrap();
+    let office: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    let of_feed = |key: &str| {
+        office[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["department"] == "同江市市场监督管理局" && c["source"] == "本地校验未通过"
+            })
+            .count()
+    };
+    assert_eq!(
+        of_feed("corrections"),
+        still.len(),
+        "{}",
+        office["corrections"]
+    );
+    assert_eq!(of_feed("resolved_corrections"), 2);
     // A backfill re-reads every file: still each problem once, the resolved stay so.
     let _ = w.xinyong(&[
         "backfill",

@@ -438,6 +438,15 @@ pub struct CorrectionRow {
     pub reason_code: String,
     /// The reason in plain Chinese.
     pub reason: String,
+    /// When the problem was first seen (Beijing date), for quarantine problems.
+    #[serde(default)]
+    pub first_seen: String,
+    /// Working days it has been open (to its correction, or to the report's end).
+    #[serde(default)]
+    pub working_days_open: Option<i64>,
+    /// When a later file brought it valid (Beijing date), if it was.
+    #[serde(default)]
+    pub resolved_at: String,
     /// The platform's own message (rejections; identity numbers masked).
     pub platform_message: String,
 }
@@ -479,8 +488,11 @@ pub struct OfficeReport {
     pub reconciliations: Vec<ReconciliationSummary>,
     /// Departments with the most late, rejected or quarantined records.
     pub ranking: Vec<RankingRow>,
-    /// Every department's correction lines.
+    /// Every department's correction lines (the open problems, each once).
     pub corrections: Vec<CorrectionRow>,
+    /// Problems corrected in the period (已整改), each once.
+    #[serde(default)]
+    pub resolved_corrections: Vec<CorrectionRow>,
 }
 
 impl OfficeReport {
@@ -490,6 +502,16 @@ impl OfficeReport {
         department: &'a str,
     ) -> impl Iterator<Item = &'a CorrectionRow> + 'a {
         self.corrections
+            .iter()
+            .filter(move |c| c.department == department)
+    }
+
+    /// The problems of one department corrected in the period.
+    pub fn resolved_of<'a>(
+        &'a self,
+        department: &'a str,
+    ) -> impl Iterator<Item = &'a CorrectionRow> + 'a {
+        self.resolved_corrections
             .iter()
             .filter(move |c| c.department == department)
     }

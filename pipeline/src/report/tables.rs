@@ -472,7 +472,7 @@ pub fn ranking(r: &OfficeReport) -> Table {
 }
 
 /// Headers of correction lines (the office's sheet adds the department first).
-const CORRECTION_HEADERS: [&str; 13] = [
+const CORRECTION_HEADERS: [&str; 15] = [
     "数据集",
     "来源",
     "源文件",
@@ -486,6 +486,8 @@ const CORRECTION_HEADERS: [&str; 13] = [
     "问题代码",
     "平台说明",
     "记录编号",
+    "首次发现",
+    "已挂起（工作日）",
 ];
 
 fn correction_cells(c: &CorrectionRow) -> Vec<Cell> {
@@ -507,7 +509,70 @@ fn correction_cells(c: &CorrectionRow) -> Vec<Cell> {
         t(&c.reason_code),
         t(&c.platform_message),
         t(&c.record_id),
+        t(&c.first_seen),
+        match c.working_days_open {
+            Some(d) => Cell::Int(d),
+            None => t(""),
+        },
     ]
+}
+
+/// Problems corrected in the period (已整改), of every department or one.
+fn resolved_table(rows: Vec<&CorrectionRow>, with_department: bool) -> Table {
+    let mut headers = if with_department {
+        vec!["部门"]
+    } else {
+        vec!["序号"]
+    };
+    headers.extend([
+        "数据集",
+        "源文件",
+        "行号",
+        "字段名称",
+        "原值",
+        "决定文书号",
+        "原问题",
+        "首次发现",
+        "整改日期",
+        "用时（工作日）",
+    ]);
+    Table {
+        sheet: "已整改",
+        headers,
+        rows: rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                vec![
+                    if with_department {
+                        t(&c.department)
+                    } else {
+                        n(i as u64 + 1)
+                    },
+                    t(&c.dataset_name),
+                    t(&c.source_file),
+                    n(c.source_line),
+                    t(&c.field_name),
+                    t(&c.value),
+                    t(&c.document_number),
+                    t(&c.reason),
+                    t(&c.first_seen),
+                    t(&c.resolved_at),
+                    Cell::Int(c.working_days_open.unwrap_or(0)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Every department's problems corrected in the period.
+pub fn resolved(r: &OfficeReport) -> Table {
+    resolved_table(r.resolved_corrections.iter().collect(), true)
+}
+
+/// One department's problems corrected in the period.
+pub fn resolved_of(r: &OfficeReport, department: &str) -> Table {
+    resolved_table(r.resolved_of(department).collect(), false)
 }
 
 /// Every department's correction lines.
@@ -563,5 +628,6 @@ pub fn all(r: &OfficeReport) -> Vec<Table> {
         overrides(r),
         reconciliations(r),
         corrections(r),
+        resolved(r),
     ]
 }

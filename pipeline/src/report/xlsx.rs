@@ -33,6 +33,11 @@ pub fn corrections_workbook(report: &OfficeReport, department: &str) -> Result<V
         "&C退回整改清单 {department} {}",
         report.period.label
     ));
+    add_sheet(
+        &mut wb,
+        &tables::resolved_of(report, department),
+        "本期没有已整改的记录",
+    )?;
     add_instructions(&mut wb, report, department)?;
     wb.save_to_buffer()
 }

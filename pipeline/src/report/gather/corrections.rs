@@ -106,13 +106,14 @@ pub(super) fn quarantine_line(cx: &Context, fr: &FeedRunRow, q: Quarantined<'_>)
         reason_code: q.reason.to_string(),
         reason: crate::domain::reasons::quarantine_text(q.reason),
         platform_message: String::new(),
+        first_seen: String::new(),
+        working_days_open: None,
+        resolved_at: String::new(),
     }
 }
 
-pub(super) fn quarantine_corrections(
-    cx: &Context,
-    feed_runs: &[FeedRunRow],
-) -> anyhow::Result<Vec<CorrectionRow>> {
+/// The files the period's runs set aside, one problem of the whole file each.
+pub(super) fn set_aside_corrections(cx: &Context, feed_runs: &[FeedRunRow]) -> Vec<CorrectionRow> {
     let mut out = Vec::new();
     for fr in feed_runs {
         // A file that could not be read at all is one problem of the whole file.
@@ -141,42 +142,79 @@ pub(super) fn quarantine_corrections(
                     mask_ids_in_text(&why.replace(file.as_str(), &name))
                 ),
                 platform_message: String::new(),
+                first_seen: String::new(),
+                working_days_open: None,
+                resolved_at: String::new(),
             });
         }
-        let path = cx.store.quarantine_file(&fr.feed, &fr.run_id);
-        if !path.exists() {
+    }
+    out
+}
+
+/// The quarantine's problems for a period ending at `to`: the open ones first seen
+/// before it (each once, with when it was first seen and how many working days it
+/// has been open) and the ones corrected within `[from, to)`.
+pub(super) fn problem_corrections(
+    cx: &Context,
+    problems: &[crate::state::problems::Problem],
+    from: &str,
+    to: &str,
+) -> (Vec<CorrectionRow>, Vec<CorrectionRow>) {
+    let (mut open, mut resolved) = (Vec::new(), Vec::new());
+    let end = crate::clock::china_date_of(to).unwrap_or_else(crate::clock::today);
+    let end = end.min(crate::clock::today());
+    for p in problems {
+        if p.first_seen.as_str() >= to {
             continue;
         }
-        snapshot::read_batches(&path, None, |b| {
-            let col = |n: &str| snapshot::str_col(&b, n);
-            let (Some(unit), Some(file), Some(reason), Some(field), Some(value), Some(raw)) = (
-                col("source_unit"),
-                col("source_file"),
-                col("reason"),
-                col("field"),
-                col("value"),
-                col("raw"),
-            ) else {
-                return Ok(());
-            };
-            let lines = snapshot::u64_col(&b, "source_line");
-            for i in 0..b.num_rows() {
-                let q = Quarantined {
-                    run_id: &fr.run_id,
-                    source_unit: unit.value(i),
-                    source_file: file.value(i),
-                    source_line: lines.map(|l| l.value(i)).unwrap_or(0),
-                    reason: reason.value(i),
-                    field: field.value(i),
-                    value: value.value(i),
-                    raw: serde_json::from_str(raw.value(i)).unwrap_or_default(),
-                };
-                out.push(quarantine_line(cx, fr, q));
-            }
-            Ok(())
-        })?;
+        let corrected_in_period = p
+            .resolved_at
+            .as_deref()
+            .is_some_and(|r| r >= from && r < to);
+        let still_open = p.status == "open" || p.resolved_at.as_deref().is_some_and(|r| r >= to);
+        if !still_open && !corrected_in_period {
+            continue;
+        }
+        let fr = FeedRunRow {
+            run_id: p.last_run.clone(),
+            feed: p.feed.clone(),
+            dataset: p.dataset.clone(),
+            error: None,
+            counts: Default::default(),
+            set_aside: Vec::new(),
+        };
+        let q = Quarantined {
+            run_id: &p.last_run,
+            source_unit: &p.source_unit,
+            source_file: &p.file,
+            source_line: p.line,
+            reason: &p.reason,
+            field: &p.field,
+            value: &p.value,
+            raw: serde_json::from_str(&p.raw).unwrap_or_default(),
+        };
+        let mut row = quarantine_line(cx, &fr, q);
+        let first = crate::clock::china_date_of(&p.first_seen);
+        row.first_seen = first.map(|d| d.to_string()).unwrap_or_default();
+        let until = match (&p.resolved_at, still_open) {
+            (Some(r), false) => crate::clock::china_date_of(r).unwrap_or(end),
+            _ => end,
+        };
+        row.working_days_open =
+            first.map(|f| cx.cal.working_days_between_estimated(f, until).value.max(0));
+        if still_open {
+            open.push(row);
+        } else {
+            row.resolved_at = p
+                .resolved_at
+                .as_deref()
+                .and_then(crate::clock::china_date_of)
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            resolved.push(row);
+        }
     }
-    Ok(out)
+    (open, resolved)
 }
 
 /// Rejected records: where they came from (the snapshot) and the platform's reason.
@@ -236,6 +274,9 @@ pub(super) fn rejection_corrections(
                 reason: crate::domain::reasons::rejection_text(&code),
                 reason_code: code,
                 platform_message: mask_ids_in_text(&message),
+                first_seen: String::new(),
+                working_days_open: None,
+                resolved_at: String::new(),
             }
         })
         .collect()

@@ -280,7 +280,11 @@ async fn build_from(
     let push = push_rows(&cx, &answered, &outstanding);
     let (timeliness, late_records, uncomputable_records) =
         timeliness_rows(&cx, &publications, &snapshot);
-    let mut corrections = quarantine_corrections(&cx, &feed_runs)?;
+    // Problems of the quarantine, each once (open, or corrected in the period), and the
+    // files set aside by the period's runs.
+    let problems = state.problems(None, None).await?;
+    let (mut corrections, resolved_corrections) = problem_corrections(&cx, &problems, from, to);
+    corrections.extend(set_aside_corrections(&cx, &feed_runs));
     corrections.extend(rejection_corrections(&cx, &rejections, &snapshot));
     corrections.sort_by_key(|c| {
         (
@@ -323,6 +327,7 @@ async fn build_from(
         reconciliations: reconciliation_summaries(&cx, &reconciled),
         ranking,
         corrections,
+        resolved_corrections,
     };
     add_unlisted_departments(&mut report);
     report.totals = totals(&report);
