@@ -55,6 +55,8 @@ enum Command {
     Holds,
     /// The quarantine's problems (退回整改): each refused decision once, open until a later file brings it valid, resolved with the date.
     Corrections(corrections::CorrectionsArgs),
+    /// Find records by document number (--wsh), code or name: their record ids, datasets and what each platform holds.
+    Find(find::FindArgs),
     /// Run the schedules in the foreground (systemd- and container-friendly); `--next N` lists fire times and checks the files.
     Schedule(schedule::ScheduleArgs),
     /// Did the last runs work? Per feed, platform and job; exit 2 when a feed's last run failed.
@@ -113,6 +115,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Release(a) => overrides::release(config, a).await,
         Command::Holds => overrides::list(config).await,
         Command::Corrections(a) => corrections::corrections(config, a).await,
+        Command::Find(a) => find::find(config, a).await,
         Command::Schedule(a) => schedule::schedule(config, a).await,
         Command::Status => status::status(config).await,
         Command::Report(a) => report::report(config, a).await,

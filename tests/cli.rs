@@ -578,6 +578,8 @@ fn undecodable_bytes_and_cut_lines_have_reasons_of_their_own() {
         bytes.extend_from_slice(l.as_bytes());
         bytes.extend_from_slice(b"\r\n");
     }
+    // A note under the table, merged across the sheet in the workbook it came from.
+    bytes.extend_from_slice("注：以上信息由同江市市场监督管理局提供,,,,,\r\n".as_bytes());
     let cut = lines[10];
     let cut = &cut[..cut.char_indices().nth(30).unwrap().0];
     bytes.extend_from_slice(cut.as_bytes());
@@ -598,6 +600,8 @@ fn undecodable_bytes_and_cut_lines_have_reasons_of_their_own() {
     assert!(f["error"].is_null(), "{f}");
     assert_eq!(c["quarantined_by_reason"]["encoding_invalid"], 1, "{f}");
     assert_eq!(c["quarantined_by_reason"]["too_few_columns"], 1, "{f}");
+    // The note is not a row: 1 damaged + 8 good + 1 cut.
+    assert_eq!(c["read"], 10, "{f}");
     assert_eq!(
         c["kept"].as_u64().unwrap() + c["superseded"].as_u64().unwrap(),
         8,

@@ -325,4 +325,59 @@ fn the_demo_reads_the_courts_api_and_pushes_the_blacklist() {
     let (s, court) = run_and_court_line();
     assert!(court.contains("读取 read 1 = 保留 kept 1"), "{s}");
     assert!(s.contains("推送 pushed 0"), "{s}");
+
+    // The clerk finds a record the demo pushed by its document number, and the tools
+    // refuse ids nobody knows and are idempotent.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(["--config", "fixtures/demo/xinyong.toml"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = cli(&["find", "--wsh", "同市监处罚〔2025〕1号", "--json"]);
+    assert_exit(&o, 0);
+    let hits: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let hit = &hits.as_array().unwrap()[0];
+    assert_eq!(hit["dataset"], "xzcf", "{hits}");
+    assert!(
+        hit["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["status"] == "acked"),
+        "{hits}"
+    );
+    let id = hit["record_id"].as_str().unwrap().to_string();
+    let o = cli(&[
+        "withdraw",
+        "--dataset",
+        "xzcf",
+        "--record-id",
+        "deadbeef",
+        "--reason",
+        "x",
+    ]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("xinyong find"), "{}", stderr(&o));
+    for _ in 0..2 {
+        let o = cli(&[
+            "hold",
+            "--dataset",
+            "xzcf",
+            "--record-id",
+            &id,
+            "--reason",
+            "当事人提出异议",
+        ]);
+        assert_exit(&o, 0);
+    }
+    let o = cli(&["holds"]);
+    let held = stdout(&o);
+    assert_eq!(held.matches(&id).count(), 1, "{held}");
+    assert!(
+        held.contains("异议暂停") && held.starts_with("类型"),
+        "{held}"
+    );
 }

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod check;
 pub mod corrections;
 pub mod devtools;
+pub mod find;
 pub mod id;
 pub mod overrides;
 pub mod reconcile;

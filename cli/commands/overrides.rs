@@ -21,6 +21,9 @@ pub struct OverrideArgs {
     /// Who decided (default: $USER).
     #[arg(long)]
     by: Option<String>,
+    /// Record it although neither the snapshot nor the ledger knows the record id.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Which hold ends, and how.
@@ -35,6 +38,30 @@ pub struct ReleaseArgs {
     /// Outcome.
     #[arg(long, value_parser = ["corrected", "confirmed"])]
     outcome: String,
+    /// Release it although neither the snapshot nor the ledger knows the record id.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Whether the snapshot or the ledger knows a record id.
+async fn known(
+    config: &pipeline::config::Config,
+    state: &StateStore,
+    dataset: &str,
+    record_id: &str,
+) -> anyhow::Result<bool> {
+    if state.ledger_knows(dataset, record_id).await? {
+        return Ok(true);
+    }
+    let store = pipeline::snapshot::SnapshotStore::new(&config.data_dir);
+    let mut found = false;
+    store.read_dataset(dataset, Some(&["record_id"]), |b| {
+        if let Some(ids) = pipeline::snapshot::str_col(&b, "record_id") {
+            found |= ids.iter().flatten().any(|id| id == record_id);
+        }
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// `xinyong withdraw` and `xinyong hold`.
@@ -53,6 +80,25 @@ pub async fn add(
         a.by.or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "unknown".into());
     let state = StateStore::open(&config.state).await?;
+    if !a.force && !known(&config, &state, dataset, record_id).await? {
+        state.close().await;
+        anyhow::bail!(
+            "neither the snapshot nor the ledger knows {dataset} record {record_id}: find its id with `xinyong find` (or pass --force for a record not read yet)"
+        );
+    }
+    let in_force = state
+        .overrides(Some(dataset))
+        .await?
+        .into_iter()
+        .any(|o| o.record_id == record_id && o.kind == kind);
+    if in_force {
+        state.close().await;
+        println!(
+            "{} already in force for {dataset} {record_id}; nothing changed",
+            kind.as_str()
+        );
+        return Ok(0);
+    }
     state
         .add_override(dataset, record_id, kind, reason, &by)
         .await?;
@@ -68,12 +114,24 @@ pub async fn add(
 pub async fn release(config: Option<PathBuf>, a: ReleaseArgs) -> anyhow::Result<i32> {
     let config = deployment(config)?;
     let state = StateStore::open(&config.state).await?;
+    if !a.force && !known(&config, &state, &a.dataset, &a.record_id).await? {
+        state.close().await;
+        anyhow::bail!(
+            "neither the snapshot nor the ledger knows {} record {} (pass --force to release it anyway)",
+            a.dataset,
+            a.record_id
+        );
+    }
     let n = state
         .release_hold(&a.dataset, &a.record_id, &a.outcome)
         .await?;
     state.close().await;
     if n == 0 {
-        anyhow::bail!("no hold in force on {} {}", a.dataset, a.record_id);
+        println!(
+            "no hold in force on {} {}; nothing changed",
+            a.dataset, a.record_id
+        );
+        return Ok(0);
     }
     println!(
         "released {} {} ({}); the next push re-publishes it (xinyong push)",
@@ -88,11 +146,18 @@ pub async fn list(config: Option<PathBuf>) -> anyhow::Result<i32> {
     let state = StateStore::open(&config.state).await?;
     let holds = status::holds(&state).await?;
     state.close().await;
+    println!("类型 kind\t数据集 dataset\t记录编号 record id\t时间 since\t工作日 working days\t经办人 by\t原因 reason");
+    if holds.is_empty() {
+        println!("无 none");
+    }
     for h in &holds {
         let o = &h.entry;
         println!(
             "{}\t{}\t{}\t{}\t{} 个工作日 working days\t{}\t{}{}",
-            o.kind.as_str(),
+            match o.kind {
+                OverrideKind::Hold => "异议暂停 hold",
+                OverrideKind::Withdraw => "撤回 withdraw",
+            },
             o.dataset,
             o.record_id,
             o.at,

@@ -72,3 +72,60 @@ mod tests {
         assert_eq!(find_header(&rows, &row(&["企业名称", "代码"])), None);
     }
 }
+
+/// How a note row under a table begins (注：以上信息由…提供, 制表人, 填报单位, …).
+const NOTE_PREFIXES: [&str; 16] = [
+    "注：",
+    "注:",
+    "注1",
+    "备注：",
+    "备注:",
+    "说明：",
+    "说明:",
+    "制表人",
+    "制表单位",
+    "制表日期",
+    "填报单位",
+    "填报人",
+    "填报日期",
+    "审核人",
+    "数据来源",
+    "联系电话",
+];
+
+/// Whether a row is a note under the table rather than data: one text (a merged cell,
+/// or the same text repeated across the merge) that begins like a note.
+pub fn is_note_row<'a>(cells: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut text: Option<&str> = None;
+    for c in cells {
+        let c = c.trim_matches(|x: char| x.is_whitespace());
+        if c.is_empty() {
+            continue;
+        }
+        match text {
+            None => text = Some(c),
+            Some(t) if t == c => {}
+            Some(_) => return false,
+        }
+    }
+    text.is_some_and(|t| NOTE_PREFIXES.iter().any(|p| t.starts_with(p)))
+}
+
+#[cfg(test)]
+mod note_tests {
+    use super::is_note_row;
+
+    #[test]
+    fn notes_under_the_table_are_not_data() {
+        assert!(is_note_row([
+            "注：以上信息由同江市市场监督管理局提供",
+            "",
+            ""
+        ]));
+        assert!(is_note_row(["", "制表人：张三", ""]));
+        assert!(is_note_row(["备注：无", "备注：无"]));
+        assert!(!is_note_row(["注：以上", "91230881MA1B2C3D4E"]));
+        assert!(!is_note_row(["同江市某某公司", "", ""]));
+        assert!(!is_note_row(["", ""]));
+    }
+}

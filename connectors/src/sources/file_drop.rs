@@ -222,7 +222,15 @@ impl Source for FileDropSource {
                 })
             });
             let rows = match read {
-                Ok(rows) => rows,
+                // Notes under the table (注：…, 制表人, merged note rows) are not data.
+                Ok(mut rows) => {
+                    let n = rows.len();
+                    rows.retain(|r| !crate::header::is_note_row(r.values.iter()));
+                    if rows.is_empty() && n > 0 {
+                        continue;
+                    }
+                    rows
+                }
                 Err(e) => {
                     let (unit, _) = self.current.take().expect("current file is open");
                     let sha256 = match unit.sha256.as_str() {

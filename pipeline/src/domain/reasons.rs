@@ -78,6 +78,8 @@ pub enum Reason {
     TooFewColumns,
     /// Bytes that are not text in the file's encoding.
     EncodingInvalid,
+    /// A code Excel stored as a number (scientific notation): its digits are lost.
+    StoredAsNumber,
     /// An update time that cannot be read.
     BadUpdatedAt,
     /// An identifier that fails its check.
@@ -130,7 +132,7 @@ const ID_CODES: [[&str; 8]; 4] = [
 
 impl Reason {
     /// The reasons that are not identifier checks.
-    const PLAIN: [Reason; 12] = [
+    const PLAIN: [Reason; 13] = [
         Reason::MissingField,
         Reason::UsccPlaceholder,
         Reason::UsccUnresolved,
@@ -142,6 +144,7 @@ impl Reason {
         Reason::ColumnCount,
         Reason::TooFewColumns,
         Reason::EncodingInvalid,
+        Reason::StoredAsNumber,
         Reason::BadUpdatedAt,
     ];
 
@@ -177,6 +180,7 @@ impl Reason {
             Reason::ColumnCount => "column_count",
             Reason::TooFewColumns => "too_few_columns",
             Reason::EncodingInvalid => "encoding_invalid",
+            Reason::StoredAsNumber => "code_stored_as_number",
             Reason::BadUpdatedAt => "bad_updated_at",
             Reason::Id(k, e) => ID_CODES[k as usize][e as usize],
         }
@@ -201,6 +205,7 @@ impl Reason {
             Reason::ColumnCount => "列数多于表头",
             Reason::TooFewColumns => "列数少于表头",
             Reason::EncodingInvalid => "含无法识别的字符",
+            Reason::StoredAsNumber => "代码被存成了数字",
             Reason::BadUpdatedAt => "更新时间错误",
             Reason::Id(IdKind::Uscc, _) => "统一社会信用代码错误",
             Reason::Id(IdKind::Ric, _) => "身份证号码错误",
@@ -232,6 +237,9 @@ impl Reason {
             }
             Reason::EncodingInvalid => {
                 "该单元格含有无法识别的字节（文件编码与其余内容不一致，\\x后为字节的十六进制），请以UTF-8或GBK编码重新导出，或更正该单元格"
+            }
+            Reason::StoredAsNumber => {
+                "该代码被Excel存成了数字（如9.12308811234567E+17），后几位已丢失：请把该列设置为“文本”格式、重新录入代码后再导出报送"
             }
             Reason::BadUpdatedAt => "更新时间无法识别，请按“2024-09-30 08:00:00”的格式填写",
             Reason::Id(kind, e) => return identifier_instruction(kind, e),

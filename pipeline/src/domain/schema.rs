@@ -117,6 +117,10 @@ struct DatasetFile {
     publication_end: Option<String>,
     #[serde(default)]
     max_publication_years: Option<u32>,
+    #[serde(default)]
+    exit_date: Option<String>,
+    #[serde(default)]
+    exit_reason: Option<String>,
     field: Vec<FieldDef>,
 }
 
@@ -139,6 +143,10 @@ pub struct Dataset {
     pub publication_end: Option<usize>,
     /// The longest publication, in years from the decision date (the 3-year maximum).
     pub max_publication_years: Option<u32>,
+    /// A list entry's exit date (移出日期): from that day it is withdrawn upstream.
+    pub exit_date: Option<usize>,
+    /// Why it left the list (移出原因), sent with the withdrawal.
+    pub exit_reason: Option<usize>,
     index: HashMap<String, usize>,
     conditions: Vec<Option<(usize, Condition)>>,
     placeholder_needs: Vec<Option<usize>>,
@@ -180,6 +188,8 @@ impl Dataset {
             Some(d) => Some(pos(d)?),
             None => None,
         };
+        let exit_date = file.exit_date.as_deref().map(&pos).transpose()?;
+        let exit_reason = file.exit_reason.as_deref().map(&pos).transpose()?;
         let mut conditions = Vec::new();
         let mut placeholder_needs = Vec::new();
         let mut resolve_from = Vec::new();
@@ -208,6 +218,8 @@ impl Dataset {
             push: file.push,
             publication_end,
             max_publication_years: file.max_publication_years,
+            exit_date,
+            exit_reason,
             index,
             conditions,
             placeholder_needs,

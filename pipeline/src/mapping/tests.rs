@@ -250,3 +250,21 @@ proptest::proptest! {
         proptest::prop_assert_eq!(trim(&s), s.trim());
     }
 }
+
+#[test]
+fn a_date_is_followed_by_nothing_or_a_time() {
+    use crate::mapping::transforms::parse_date;
+    for ok in [
+        "2024-03-05",
+        "2024-03-05 10:30",
+        "2024-03-05 10:30:00.000",
+        "2024-03-05T10:30:00+08:00",
+        "2024-03-05T02:30:00Z",
+        "2024年3月5日",
+    ] {
+        assert!(parse_date(ok, false).is_some(), "{ok}");
+    }
+    for bad in ["2024-03-05 下午", "2024-03-05 10点", "2024-03-05 xx:yy"] {
+        assert_eq!(parse_date(bad, false), None, "{bad}");
+    }
+}

@@ -190,7 +190,11 @@ pub fn parse_date(raw: &str, excel_serial: bool) -> Option<NaiveDate> {
         widened = raw.chars().map(halfwidth_char).collect();
         widened.trim()
     };
-    let date_part = s.split([' ', 'T']).next().unwrap_or("");
+    let (date_part, after) = s.split_once([' ', 'T']).unwrap_or((s, ""));
+    // What follows a date must be a time (`2024-03-05 下午` is not a date).
+    if !time_follows(after) {
+        return None;
+    }
     if let Some(rest) = date_part.strip_suffix('日') {
         let (y, rest) = rest.split_once('年')?;
         let (m, d) = rest.split_once('月')?;
@@ -216,6 +220,21 @@ pub fn parse_date(raw: &str, excel_serial: bool) -> Option<NaiveDate> {
         }
     }
     None
+}
+
+/// Whether the text after a date is nothing or a time of day (with an optional `Z` or
+/// UTC offset).
+fn time_follows(after: &str) -> bool {
+    let t = after.trim();
+    if t.is_empty() {
+        return true;
+    }
+    let t = t.strip_suffix('Z').unwrap_or(t);
+    let t = match t.rfind(['+', '-']) {
+        Some(i) if i > 0 => &t[..i],
+        _ => t,
+    };
+    parse_time(t.trim()).is_some()
 }
 
 /// Parses an update timestamp (date, or date and time); `None` when it is not one.

@@ -15,6 +15,8 @@ use std::collections::{HashMap, HashSet};
 
 /// Why a record is withdrawn when its publication period ended.
 pub const REASON_EXPIRED: &str = "公示期满 (publication period ended)";
+/// Why a list entry past its 移出日期 is withdrawn.
+pub const REASON_EXIT: &str = "移出名单";
 
 /// Why a record is withdrawn when it left the source.
 pub const REASON_LEFT_SOURCE: &str = "数据源已撤销 (record left the source)";
@@ -61,6 +63,27 @@ fn needed(op: Op, want: &str, entry: Option<&LedgerEntry>) -> bool {
     }
 }
 
+/// Why a list entry whose 移出日期 is today or earlier is withdrawn: 移出名单, with its
+/// 移出原因 when given.
+pub fn exit_reason(
+    ds: &Dataset,
+    field: &dyn Fn(usize) -> Option<String>,
+    today: chrono::NaiveDate,
+) -> Option<String> {
+    let date = ds.exit_date.and_then(field)?;
+    let left = crate::mapping::transforms::parse_iso_date(date.trim())?;
+    (left <= today).then(|| {
+        match ds
+            .exit_reason
+            .and_then(field)
+            .filter(|r| !r.trim().is_empty())
+        {
+            Some(why) => format!("{REASON_EXIT}：{}", why.trim()),
+            None => REASON_EXIT.to_string(),
+        }
+    })
+}
+
 /// The operations one dataset's snapshot owes one platform, given its ledger, the
 /// overrides in force (record id → reason) and today's date (for expired publication).
 pub fn owed(
@@ -74,7 +97,15 @@ pub fn owed(
     let mut seen: HashSet<[u8; 16]> = HashSet::new();
     let expired_reason = REASON_EXPIRED.to_string();
     let mut columns = vec!["record_id", "version", "source_unit"];
-    for i in [ds.publication_end, ds.decision_date].into_iter().flatten() {
+    for i in [
+        ds.publication_end,
+        ds.decision_date,
+        ds.exit_date,
+        ds.exit_reason,
+    ]
+    .into_iter()
+    .flatten()
+    {
         columns.push(ds.fields[i].code.as_str());
     }
     store.read_dataset(&ds.code, Some(&columns), |b| {
@@ -89,9 +120,12 @@ pub fn owed(
                 col.is_valid(i).then(|| col.value(i).to_string())
             };
             let expired = ds.publication_ends(&field).is_some_and(|end| today > end);
-            let reason = overrides
-                .get(id)
-                .or(if expired { Some(&expired_reason) } else { None });
+            let exit = exit_reason(ds, &field, today);
+            let reason = overrides.get(id).or(exit.as_ref()).or(if expired {
+                Some(&expired_reason)
+            } else {
+                None
+            });
             let (op, want) = desired(vers.value(i), reason);
             if needed(op, &want, ledger.get(id)) {
                 owed.push(PendingOp {

@@ -80,6 +80,9 @@ impl Feed {
         register: Option<&Register>,
     ) -> Option<RowProblem> {
         let ds = &self.dataset;
+        if let Some(p) = self.resolve_by_shape(values, register) {
+            return Some(p);
+        }
         for (i, from) in ds.resolve_from.iter().enumerate() {
             let cur = values[i].as_ref();
             if from.is_empty() || !(cur.is_empty() || cur == ids::USCC_PLACEHOLDER) {
@@ -120,8 +123,96 @@ impl Feed {
     }
 }
 
+/// What a credit-code column holds, by its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeShape {
+    /// 18 characters: a credit code (checked by validation).
+    CreditCode,
+    /// 15 digits: a 工商注册号.
+    Regno,
+    /// 9 characters (or 8, a hyphen and 1) with a valid check: an organization code.
+    OrgCode,
+    /// Something else (validation says what is wrong).
+    Other,
+}
+
+/// The shape of a code cell.
+pub fn code_shape(v: &str) -> CodeShape {
+    let n = ids::normalise_code(v);
+    if n.len() == 18 {
+        CodeShape::CreditCode
+    } else if n.len() == 15 && n.bytes().all(|b| b.is_ascii_digit()) {
+        CodeShape::Regno
+    } else if (n.len() == 9 || (n.len() == 10 && n.as_bytes()[8] == b'-'))
+        && ids::check_org_code(&n).is_ok()
+    {
+        CodeShape::OrgCode
+    } else {
+        CodeShape::Other
+    }
+}
+
+impl Feed {
+    /// A credit-code field holding a legacy code (a mixed column such as
+    /// `统一社会信用代码/注册号`): the register gives the credit code, the legacy code goes
+    /// to the dataset's own organization-code or registration-number field when it has
+    /// an empty one; a legacy code the register does not know is `uscc_unresolved`.
+    fn resolve_by_shape(
+        &self,
+        values: &mut [Cow<'_, str>],
+        register: Option<&Register>,
+    ) -> Option<RowProblem> {
+        let ds = &self.dataset;
+        for i in 0..ds.fields.len() {
+            if ds.fields[i].ty != FieldType::Uscc || values[i].is_empty() {
+                continue;
+            }
+            let shape = code_shape(&values[i]);
+            let (legacy_ty, found) = match shape {
+                CodeShape::Regno => (
+                    FieldType::Regno,
+                    register.and_then(|r| r.by_regno(&ids::normalise_code(&values[i]))),
+                ),
+                CodeShape::OrgCode => (
+                    FieldType::OrgCode,
+                    register.and_then(|r| r.by_org_code(&values[i])),
+                ),
+                _ => continue,
+            };
+            let legacy = values[i].to_string();
+            match found {
+                Some(code) => {
+                    values[i] = Cow::Owned(code.to_string());
+                    if let Some(j) = (0..ds.fields.len())
+                        .find(|&j| ds.fields[j].ty == legacy_ty && values[j].is_empty())
+                    {
+                        values[j] = Cow::Owned(legacy);
+                    }
+                }
+                None => {
+                    return Some(RowProblem {
+                        reason: Reason::UsccUnresolved,
+                        field: ds.fields[i].code.clone(),
+                        value: legacy,
+                    })
+                }
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_code_column_is_read_by_its_shape() {
+        assert_eq!(code_shape("91110000802100433B"), CodeShape::CreditCode);
+        assert_eq!(code_shape("110108000673293"), CodeShape::Regno);
+        assert_eq!(code_shape("80210043-3"), CodeShape::OrgCode);
+        assert_eq!(code_shape("802100433"), CodeShape::OrgCode);
+        assert_eq!(code_shape("12345"), CodeShape::Other);
+    }
+
     use super::*;
 
     #[test]

@@ -44,6 +44,13 @@ impl Dataset {
                 return Err(Reason::TooLong);
             }
         }
+        if matches!(
+            f.ty,
+            FieldType::Uscc | FieldType::OrgCode | FieldType::Regno | FieldType::IdNumber
+        ) && stored_as_number(v)
+        {
+            return Err(Reason::StoredAsNumber);
+        }
         match f.ty {
             FieldType::Text => {}
             FieldType::Date => {
@@ -100,10 +107,42 @@ impl Dataset {
     }
 }
 
+/// A code that Excel stored as a number and wrote in scientific notation
+/// (`9.12308811234567E+17`) or with a decimal tail (`230881198001011000.0`): its last
+/// digits are lost, so no check can say more than "store the cell as text".
+fn stored_as_number(v: &str) -> bool {
+    let b = v.as_bytes();
+    let Some(e) = b.iter().position(|c| *c == b'E' || *c == b'e') else {
+        return v.len() > 2 && v.ends_with(".0") && b[..b.len() - 2].iter().all(u8::is_ascii_digit);
+    };
+    let (mantissa, exponent) = (&b[..e], &b[e + 1..]);
+    let exponent = exponent.strip_prefix(b"+").unwrap_or(exponent);
+    !mantissa.is_empty()
+        && mantissa.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && mantissa[0].is_ascii_digit()
+        && !exponent.is_empty()
+        && exponent.iter().all(u8::is_ascii_digit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::schema::registry;
+
+    #[test]
+    fn codes_that_excel_stored_as_numbers_have_their_own_reason() {
+        assert!(stored_as_number("9.12308811234567E+17"));
+        assert!(stored_as_number("2.30881198001011e17"));
+        assert!(stored_as_number("230881198001011000.0"));
+        assert!(!stored_as_number("91230881MA1B2C3D4E"));
+        assert!(!stored_as_number("230881198001011234"));
+        assert!(!stored_as_number("E+17"));
+        let ds = registry().get("xzcf").unwrap();
+        let i = ds.position("CF_XDR_SHXYM").unwrap();
+        let v = record(&ds, &[("CF_XDR_SHXYM", "9.12308811234567E+17")]);
+        assert_eq!(ds.check_field(i, &v), Err(Reason::StoredAsNumber));
+        assert!(Reason::StoredAsNumber.instruction_zh().contains("文本"));
+    }
 
     fn record(ds: &Dataset, pairs: &[(&str, &str)]) -> Vec<String> {
         let mut v = vec![String::new(); ds.fields.len()];

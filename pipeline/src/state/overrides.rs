@@ -54,6 +54,18 @@ impl StateStore {
         Ok(())
     }
 
+    /// Whether the ledger has ever held the record for some platform.
+    pub async fn ledger_knows(&self, dataset: &str, record_id: &str) -> Result<bool> {
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM push_ledger WHERE dataset = ? AND record_id = ?")
+                .bind(dataset)
+                .bind(record_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.err())?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+
     /// Ends the holds in force on a record, with their outcome; returns how many ended.
     pub async fn release_hold(&self, dataset: &str, record_id: &str, outcome: &str) -> Result<u64> {
         let r = sqlx::query("UPDATE record_overrides SET released_at = ?, outcome = ? WHERE dataset = ? AND record_id = ? AND kind = ? AND released_at IS NULL")
@@ -119,5 +131,28 @@ impl StateStore {
     fn override_kind_of(&self, s: &str) -> Result<OverrideKind> {
         OverrideKind::parse(s)
             .ok_or_else(|| self.unreadable(format!("unknown override kind {s:?}")))
+    }
+}
+
+impl StateStore {
+    /// What each platform's ledger says of one record: (platform, version, op, status,
+    /// code of a rejection).
+    pub async fn ledger_of_record(
+        &self,
+        dataset: &str,
+        record_id: &str,
+    ) -> Result<Vec<(String, String, String, String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT platform, version, op, status, code FROM push_ledger WHERE dataset = ? AND record_id = ? ORDER BY platform",
+        )
+        .bind(dataset)
+        .bind(record_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
     }
 }
