@@ -70,7 +70,7 @@ enum Command {
     /// Serve the platforms' contract on loopback (with fault injection).
     Simulate(devtools::SimulateArgs),
     /// Parse and check the configuration, every mapping file and the schema files.
-    Check,
+    Check(check::CheckArgs),
     /// Identifier tools.
     Id {
         #[command(subcommand)]
@@ -122,7 +122,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Reconcile(a) => reconcile::reconcile(config, a).await,
         Command::Demo(a) => devtools::demo(config, a).await,
         Command::Simulate(a) => devtools::simulate(a).await,
-        Command::Check => check::check(config),
+        Command::Check(a) => check::check(config, a),
         Command::Id { command } => id::id(command),
         Command::Calendar { command } => calendar::calendar(config, command),
         Command::GenLoad(a) => devtools::gen_load(a),

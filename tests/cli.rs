@@ -851,3 +851,54 @@ fn a_corrected_file_resolves_its_problems_and_nothing_is_listed_twice() {
     assert_eq!(list("open").len(), still.len());
     assert_eq!(list("resolved").len(), 2);
 }
+
+/// `check` opens the sources: a misspelt column is named with a "did you mean", a drop
+/// folder that is not there is an error, a required field left unmapped is warned about.
+#[test]
+fn check_opens_the_sources_before_a_run_would() {
+    let w = Workdir::new();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    assert_exit(&w.xinyong(&["check"]), 0);
+    let m = w.path().join("mappings/scjgj_xzcf.toml");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replacen("from = \"行政相对人名称\"", "from = \"行政相对人名\"", 1),
+    )
+    .unwrap();
+    let o = w.xinyong(&["check"]);
+    assert_exit(&o, 2);
+    assert!(
+        stdout(&o).contains("did you mean \"行政相对人名称\""),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(&m, &text).unwrap();
+    std::fs::rename(
+        w.path().join("fixtures/drop/sws_xzxk"),
+        w.path().join("fixtures/drop/elsewhere"),
+    )
+    .unwrap();
+    let o = w.xinyong(&["check"]);
+    assert_exit(&o, 2);
+    assert!(stdout(&o).contains("sws_xzxk"), "{}", stdout(&o));
+    // A mapping without the subject's name: warned, not an error of check.
+    std::fs::rename(
+        w.path().join("fixtures/drop/elsewhere"),
+        w.path().join("fixtures/drop/sws_xzxk"),
+    )
+    .unwrap();
+    let cut = text.replacen(
+        "[[field]]\nto = \"CF_XDR_MC\"\nfrom = \"行政相对人名称\"\ntransforms = [\"trim\"]\n",
+        "",
+        1,
+    );
+    assert_ne!(cut, text);
+    std::fs::write(&m, cut).unwrap();
+    let o = w.xinyong(&["check"]);
+    assert!(
+        stdout(&o).contains("CF_XDR_MC") && stdout(&o).contains("warning"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -153,3 +153,37 @@ pub fn owed(
     }
     Ok(owed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_entry_past_its_exit_date_is_withdrawn_with_its_reason() {
+        let ds = crate::domain::schema::registry().get("blacklist").unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let (date, why) = (ds.exit_date.unwrap(), ds.exit_reason.unwrap());
+        let entry = |left: &str, reason: &str| {
+            let (left, reason) = (left.to_string(), reason.to_string());
+            move |i: usize| {
+                if i == date {
+                    Some(left.clone())
+                } else if i == why {
+                    Some(reason.clone())
+                } else {
+                    None
+                }
+            }
+        };
+        assert_eq!(
+            exit_reason(&ds, &entry("2026-11-30", "已履行"), today),
+            Some("移出名单：已履行".to_string())
+        );
+        assert_eq!(
+            exit_reason(&ds, &entry("2026-12-01", ""), today),
+            Some("移出名单".to_string())
+        );
+        assert_eq!(exit_reason(&ds, &entry("2026-12-02", "x"), today), None);
+        assert_eq!(exit_reason(&ds, &entry("", ""), today), None);
+    }
+}
