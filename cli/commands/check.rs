@@ -123,7 +123,7 @@ fn probe(f: &Feed, base_dir: &std::path::Path) -> Result<Vec<String>, String> {
         let mut missing = Vec::new();
         for (c, optional) in &columns {
             let wanted = connectors::header::normalise_header(c);
-            if *optional || headers.iter().any(|h| *h == wanted) {
+            if *optional || headers.contains(&wanted) {
                 continue;
             }
             let near = headers
