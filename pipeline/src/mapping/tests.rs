@@ -268,3 +268,34 @@ fn a_date_is_followed_by_nothing_or_a_time() {
         assert_eq!(parse_date(bad, false), None, "{bad}");
     }
 }
+
+#[test]
+fn map_sees_the_cell_before_the_transforms() {
+    // 长期 in the decision-date column: the map turns it into a date before `date` runs.
+    let text = GOOD.replace(
+        "transforms = [\"date\"]",
+        "transforms = [\"date\"]\nmap = { \"长期\" = \"2099-12-31\" }",
+    );
+    let feed = Feed::parse(Path::new("m.toml"), &text).unwrap();
+    let b = feed.bind(&unit()).unwrap();
+    let r = row(&[
+        "同江市江华商贸有限公司",
+        "91110000802100433B",
+        "同市监罚〔2024〕1号",
+        "1,500.00",
+        "长期",
+        "2024-03-06 10:00:00",
+    ]);
+    let m = feed.map_row(&b, &r, None).unwrap();
+    assert_eq!(
+        m.values[feed.dataset.position("CF_JDRQ").unwrap()],
+        "2099-12-31"
+    );
+    // Without the map entry the same cell is a bad date.
+    let plain = Feed::parse(Path::new("m.toml"), GOOD).unwrap();
+    let b = plain.bind(&unit()).unwrap();
+    assert_eq!(
+        plain.map_row(&b, &r, None).unwrap_err().reason,
+        crate::domain::reasons::Reason::BadDate
+    );
+}

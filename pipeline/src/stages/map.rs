@@ -129,6 +129,15 @@ impl Feed {
             } else {
                 Cow::Borrowed(trimmed)
             };
+            // `map` sees the cell first (`长期` → a date before the date transform runs);
+            // a value it does not know goes through the transforms and is looked up again.
+            let premapped = match rule.map.get(v.as_ref()) {
+                Some(m) => {
+                    v = Cow::Borrowed(m.as_str());
+                    true
+                }
+                None => false,
+            };
             for t in &rule.transforms {
                 match t.apply(v) {
                     Ok(x) => v = x,
@@ -141,8 +150,10 @@ impl Feed {
                     }
                 }
             }
-            if let Some(m) = rule.map.get(v.as_ref()) {
-                v = Cow::Borrowed(m.as_str());
+            if !premapped {
+                if let Some(m) = rule.map.get(v.as_ref()) {
+                    v = Cow::Borrowed(m.as_str());
+                }
             }
             if v.is_empty() {
                 if let Some(d) = &rule.default {
