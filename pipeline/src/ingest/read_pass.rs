@@ -142,7 +142,17 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
             }
             Ok(m) => m,
             Err(p) => {
-                rows.push(MappedRow::Bad(row.clone(), p));
+                // A backfill's counts cover its window: a refused row dated outside it
+                // is passed over, not quarantined again.
+                let outside = cx.window.is_some_and(|(from, to)| {
+                    feed.raw_decision_date(&binding, row)
+                        .is_some_and(|d| d < from || d > to)
+                });
+                rows.push(if outside {
+                    MappedRow::OutsideWindow
+                } else {
+                    MappedRow::Bad(row.clone(), p)
+                });
                 continue;
             }
         };

@@ -271,7 +271,7 @@ fn reconciliation(r: &OfficeReport) -> String {
     s.push_str(&table_html(
         &tables::reconciliations(r),
         None,
-        "尚未对账（xinyong reconcile）。",
+        "本期尚未与上级平台对账。",
     ));
     s.push_str("</section>\n");
     s
@@ -486,16 +486,25 @@ fn timeliness_chart(r: &OfficeReport) -> String {
 /// Per department: the share of rows read that were quarantined, and records rejected.
 fn quality_chart(r: &OfficeReport) -> String {
     let mut rows: Vec<(String, u64, u64, u64)> = Vec::new();
+    // The ratio on the CLI summary's basis: the reference register (not pushed) is not
+    // credit information a department reports.
+    let reported = |i: &&crate::report::IntakeRow| {
+        crate::domain::schema::registry()
+            .get(&i.dataset)
+            .is_none_or(|ds| ds.push)
+    };
     for d in &r.departments {
         let read: u64 = r
             .intake
             .iter()
+            .filter(reported)
             .filter(|i| &i.department == d)
             .map(|i| i.collected)
             .sum();
         let quarantined: u64 = r
             .intake
             .iter()
+            .filter(reported)
             .filter(|i| &i.department == d)
             .map(|i| i.quarantined)
             .sum();

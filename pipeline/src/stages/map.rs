@@ -199,6 +199,14 @@ impl Feed {
         Ok(Mapped { values, updated_at })
     }
 
+    /// The decision date a refused row's source cell says, when it can be read: a
+    /// backfill passes over refused rows outside its window like valid ones.
+    pub fn raw_decision_date(&self, b: &Binding, row: &RawRow) -> Option<chrono::NaiveDate> {
+        let at = self.dataset.decision_date?;
+        let raw = self.raw_value(b, row, at);
+        transforms::parse_date(&raw, true)
+    }
+
     /// The source cell behind a field, for the quarantine (the mapped value for constants).
     fn raw_value(&self, b: &Binding, row: &RawRow, field: usize) -> String {
         self.rules

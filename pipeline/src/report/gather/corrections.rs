@@ -263,7 +263,14 @@ pub(super) fn rejection_corrections(
                 dataset_name: OfficeReport::dataset_name(&r.dataset),
                 source: format!("上级平台退回（{}）", cx.platform_title(&r.platform)),
                 run_id: String::new(),
-                source_file: snap.map(|s| s.source_file.clone()).unwrap_or_default(),
+                source_file: snap
+                    .map(|s| {
+                        std::path::Path::new(&s.source_file)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| s.source_file.clone())
+                    })
+                    .unwrap_or_default(),
                 source_line: snap.map(|s| s.source_line).unwrap_or(0),
                 field,
                 field_name,

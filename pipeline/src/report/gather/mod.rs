@@ -225,7 +225,23 @@ fn run_window(run: RunRow) -> Window {
     Window {
         info: PeriodInfo {
             kind: "run".into(),
-            label: format!("运行 {}", run.run_id),
+            // Beijing time, as 生成时间 is: the run's start and end.
+            label: {
+                let (a, b) = (from.with_timezone(&CHINA), to.with_timezone(&CHINA));
+                if a.date_naive() == b.date_naive() {
+                    format!(
+                        "{} 至 {}（北京时间）",
+                        a.format("%Y-%m-%d %H:%M"),
+                        b.format("%H:%M")
+                    )
+                } else {
+                    format!(
+                        "{} 至 {}（北京时间）",
+                        a.format("%Y-%m-%d %H:%M"),
+                        b.format("%Y-%m-%d %H:%M")
+                    )
+                }
+            },
             slug: format!("run-{}", run.run_id),
             from: stamp(from),
             to: stamp(to),
