@@ -299,3 +299,70 @@ fn map_sees_the_cell_before_the_transforms() {
         crate::domain::reasons::Reason::BadDate
     );
 }
+
+#[test]
+fn an_organisations_id_number_in_a_list_is_its_legal_representatives() {
+    let text = r#"
+feed = "rsj_hmd"
+title = "测试"
+department = "同江市人力资源和社会保障局"
+dataset = "blacklist"
+source_unit = "11230881MB00123433"
+
+[source]
+type = "file_drop"
+dir = "x"
+
+[[field]]
+to = "ZTMC"
+from = "名称"
+[[field]]
+to = "ZTLB"
+from = "类别"
+[[field]]
+to = "ZJLX"
+from = "证件类型"
+[[field]]
+to = "ZJHM"
+from = "证件号码"
+[[field]]
+to = "ZTMC_SHXYM"
+from = "代码"
+[[field]]
+to = "RDWH"
+from = "文号"
+"#;
+    let feed = Feed::parse(Path::new("m.toml"), text).unwrap();
+    let unit = InputUnit {
+        path: PathBuf::from("x.csv"),
+        sha256: String::new(),
+        bytes: None,
+        headers: ["名称", "类别", "证件类型", "证件号码", "代码", "文号"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        header_line: 1,
+        encoding: "UTF-8",
+    };
+    let b = feed.bind(&unit).unwrap();
+    let mut values: Vec<std::borrow::Cow<'_, str>> =
+        vec![std::borrow::Cow::Borrowed(""); feed.dataset.fields.len()];
+    let ds = &feed.dataset;
+    values[ds.position("ZTLB").unwrap()] = "法人及非法人组织".into();
+    values[ds.position("ZJLX").unwrap()] = "身份证".into();
+    values[ds.position("ZJHM").unwrap()] = "230881198307099457".into();
+    let _ = feed.resolve_legacy(&mut values, None);
+    assert_eq!(values[ds.position("ZJHM").unwrap()], "");
+    assert_eq!(
+        values[ds.position("FDDBR_ZJHM").unwrap()],
+        "230881198307099457"
+    );
+    assert_eq!(values[ds.position("FDDBR_ZJLX").unwrap()], "身份证");
+    // A natural person's number stays their own.
+    values[ds.position("ZTLB").unwrap()] = "自然人".into();
+    values[ds.position("ZJHM").unwrap()] = "230881198307099457".into();
+    values[ds.position("FDDBR_ZJHM").unwrap()] = "".into();
+    let _ = feed.resolve_legacy(&mut values, None);
+    assert_eq!(values[ds.position("ZJHM").unwrap()], "230881198307099457");
+    drop(b);
+}

@@ -83,6 +83,7 @@ impl Feed {
         if let Some(p) = self.resolve_by_shape(values, register) {
             return Some(p);
         }
+        self.move_representative_id(values);
         for (i, from) in ds.resolve_from.iter().enumerate() {
             let cur = values[i].as_ref();
             if from.is_empty() || !(cur.is_empty() || cur == ids::USCC_PLACEHOLDER) {
@@ -120,6 +121,33 @@ impl Feed {
             }
         }
         None
+    }
+}
+
+impl Feed {
+    /// In a list export the 证件号码 of an organisation's row is its legal
+    /// representative's (an organisation has no identity card): it moves to the
+    /// dataset's 法定代表人证件 fields when the dataset has them and they are empty.
+    fn move_representative_id(&self, values: &mut [Cow<'_, str>]) {
+        let ds = &self.dataset;
+        let (Some(category), Some(own_no), Some(rep_no)) = (
+            ds.position("ZTLB"),
+            ds.position("ZJHM"),
+            ds.position("FDDBR_ZJHM"),
+        ) else {
+            return;
+        };
+        let organisation = !values[category].is_empty()
+            && values[category] != crate::domain::masking::NATURAL_PERSON;
+        if !organisation || values[own_no].is_empty() || !values[rep_no].is_empty() {
+            return;
+        }
+        values[rep_no] = std::mem::take(&mut values[own_no]);
+        if let (Some(own_ty), Some(rep_ty)) = (ds.position("ZJLX"), ds.position("FDDBR_ZJLX")) {
+            if values[rep_ty].is_empty() {
+                values[rep_ty] = std::mem::take(&mut values[own_ty]);
+            }
+        }
     }
 }
 
