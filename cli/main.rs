@@ -55,12 +55,19 @@ enum Command {
     Holds,
     /// The quarantine's problems (退回整改): each refused decision once, open until a later file brings it valid, resolved with the date.
     Corrections(corrections::CorrectionsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `xinyong man > /usr/local/share/man/man1/xinyong.1`.
+    Man,
     /// Find records by document number (--wsh), code or name: their record ids, datasets and what each platform holds.
     Find(find::FindArgs),
     /// Run the schedules in the foreground (systemd- and container-friendly); `--next N` lists fire times and checks the files.
     Schedule(schedule::ScheduleArgs),
     /// Did the last runs work? Per feed, platform and job; exit 2 when a feed's last run failed.
-    Status,
+    Status(status::StatusArgs),
     /// Write the leading-group office's report: HTML, XLSX, JSON and one correction workbook per department (default period: the latest run).
     Report(report::ReportArgs),
     /// Compare what each platform holds with the ledger; `--repair` converges.
@@ -93,8 +100,10 @@ fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("warn,xinyong=info,pipeline=info,devtools=info")
     });
+    // Colours only for a person at a terminal: a file or a pipe gets plain text.
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
@@ -116,8 +125,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Holds => overrides::list(config).await,
         Command::Corrections(a) => corrections::corrections(config, a).await,
         Command::Find(a) => find::find(config, a).await,
+        Command::Completions { shell } => {
+            // Into a buffer first: a closed pipe (`| head`) is not a panic.
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "xinyong", &mut out);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &out);
+            Ok(0)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &out);
+            Ok(0)
+        }
         Command::Schedule(a) => schedule::schedule(config, a).await,
-        Command::Status => status::status(config).await,
+        Command::Status(a) => status::status(config, a).await,
         Command::Report(a) => report::report(config, a).await,
         Command::Reconcile(a) => reconcile::reconcile(config, a).await,
         Command::Demo(a) => devtools::demo(config, a).await,

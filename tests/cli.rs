@@ -902,3 +902,44 @@ fn check_opens_the_sources_before_a_run_would() {
         stdout(&o)
     );
 }
+
+/// Output a machine and a person can both read: `status --json` lists every feed,
+/// `completions bash` prints a script, `man` a page, stderr piped to a file has no ANSI
+/// escape, an unknown `--platform` and a fault rate outside 0–1 are refused.
+#[test]
+fn status_json_completions_plain_logs_and_argument_checks() {
+    let w = Workdir::new();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
+    let o = w.xinyong(&["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(s["version"], 1);
+    let names: Vec<&str> = s["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for f in ["scjgj_frjc", "scjgj_xzcf", "sws_xzxk"] {
+        assert!(names.contains(&f), "{names:?}");
+    }
+    assert!(
+        s["feeds"][0]["last_run"]["started_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+08:00"),
+        "{s}"
+    );
+    let o = w.xinyong(&["completions", "bash"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("_xinyong()"), "{}", stdout(&o));
+    let o = w.xinyong(&["man"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains(".TH xinyong"));
+    let o = w.xinyong(&["push", "--platform", "nosuch"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("unknown platform"), "{}", stderr(&o));
+    let o = w.xinyong(&["demo", "--fault-rate", "2"]);
+    assert_exit(&o, 2);
+}

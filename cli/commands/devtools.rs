@@ -7,11 +7,19 @@ use anyhow::Context;
 use devtools::simulator::{self, FaultKind, SimConfig};
 use std::path::PathBuf;
 
+/// A share from 0 to 1 (a fault rate).
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share from 0 to 1")),
+    }
+}
+
 /// Demo options.
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// Share of batch POSTs that meet an injected fault (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
     pub fault_rate: f64,
     /// Which faults (default: all kinds).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -34,7 +42,7 @@ pub struct SimulateArgs {
     #[arg(long = "app", required = true)]
     pub apps: Vec<String>,
     /// Share of batch POSTs that meet a fault (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
     pub fault_rate: f64,
     /// Which faults (default: all kinds).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -55,7 +63,7 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub reject_prefix: Option<String>,
     /// Share of reads (summary, listing, polls) that meet a fault (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
     pub read_fault_rate: f64,
 }
 

@@ -9,14 +9,98 @@ use pipeline::state::{LedgerStatus, StateStore};
 use std::fmt::Write;
 use std::path::PathBuf;
 
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// JSON (the shape is documented in the README: version 1), same exit codes.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `xinyong status`.
-pub async fn status(config: Option<PathBuf>) -> anyhow::Result<i32> {
+pub async fn status(config: Option<PathBuf>, a: StatusArgs) -> anyhow::Result<i32> {
     let config = deployment(config)?;
     let state = StateStore::open(&config.state).await?;
     let s = status::gather(&config, &state).await?;
     state.close().await;
-    print!("{}", render(&config.state, config.schedules.is_some(), &s));
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json(&config.state, &s))?
+        );
+    } else {
+        print!("{}", render(&config.state, config.schedules.is_some(), &s));
+    }
     Ok(if s.any_failure() { 2 } else { 0 })
+}
+
+/// A time as a person reads it everywhere: Beijing time with its offset.
+fn beijing(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|t| {
+            t.with_timezone(&pipeline::clock::CHINA)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+        })
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// `status --json`, version 1: feeds, platforms, jobs, holds, calendar coverage.
+fn json(state_path: &std::path::Path, s: &Status) -> serde_json::Value {
+    use serde_json::json;
+    let (first, last) = pipeline::domain::calendar::Calendar::built_in().years();
+    json!({
+        "version": 1,
+        "state": state_path.display().to_string(),
+        "failing": s.any_failure(),
+        "calendar": { "first_year": first, "last_year": last, "warning": s.calendar_warning },
+        "feeds": s.feeds.iter().map(|f| json!({
+            "name": f.name,
+            "title": f.title,
+            "last_run": f.last.as_ref().map(|r| json!({
+                "run_id": r.run_id,
+                "outcome": r.outcome,
+                "started_at": beijing(&r.started_at),
+                "seconds": f.seconds,
+                "read": r.counts.read,
+                "kept": r.counts.kept,
+                "quarantined": r.counts.quarantined,
+                "superseded": r.counts.superseded,
+                "error": r.error.as_deref().map(mask_ids_in_text),
+            })),
+            "files_read": f.files_read,
+            "last_read_at": f.last_read_at.as_deref().map(beijing),
+            "set_aside": f.set_aside.iter().map(|(path, reason, at)| json!({
+                "path": path, "reason": reason, "at": beijing(at),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "platforms": s.platforms.iter().map(|p| json!({
+            "name": p.name,
+            "title": p.title,
+            "pending": p.count(LedgerStatus::Pending),
+            "sent": p.count(LedgerStatus::Sent),
+            "acked": p.count(LedgerStatus::Acked),
+            "rejected": p.count(LedgerStatus::Rejected),
+            "configuration_error": p.configuration_error.as_ref().map(|(m, since)| json!({
+                "message": mask_ids_in_text(m), "since": beijing(since),
+            })),
+            "untrusted_receipts": p.untrusted_receipts,
+        })).collect::<Vec<_>>(),
+        "jobs": s.jobs.iter().map(|j| json!({
+            "name": j.job.name,
+            "cron": j.job.cron_text,
+            "next": j.next.map(|t| t.with_timezone(&pipeline::clock::CHINA).to_rfc3339()),
+            "last_fired": j.last_fired.map(|t| t.with_timezone(&pipeline::clock::CHINA).to_rfc3339()),
+        })).collect::<Vec<_>>(),
+        "holds": s.holds.iter().map(|h| json!({
+            "kind": h.entry.kind,
+            "dataset": h.entry.dataset,
+            "record_id": h.entry.record_id,
+            "since": beijing(&h.entry.at),
+            "by": h.entry.by_whom,
+            "reason": h.entry.reason,
+            "working_days": h.working_days,
+            "overdue": h.overdue,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> String {

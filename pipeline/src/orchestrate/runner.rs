@@ -311,6 +311,19 @@ async fn run_with_id(
     let started = Instant::now();
     let started_at = crate::clock::now().to_rfc3339();
     let (selected, broken) = select_feeds(config, opts)?;
+    for p in opts.platforms.iter().flatten() {
+        if !config.platforms.iter().any(|c| &c.name == p) {
+            anyhow::bail!(
+                "unknown platform {p:?}; the platforms are: {}",
+                config
+                    .platforms
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     let state = StateStore::open(&config.state).await?;
     let store = SnapshotStore::new(&config.data_dir);
     if !opts.dry_run {
