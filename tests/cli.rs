@@ -943,3 +943,69 @@ fn status_json_completions_plain_logs_and_argument_checks() {
     let o = w.xinyong(&["demo", "--fault-rate", "2"]);
     assert_exit(&o, 2);
 }
+
+/// A failing feed posts an alert to a local webhook receiver (and to a WeCom-format one),
+/// and an alert receiver that is down does not change the run's outcome.
+#[test]
+fn a_failing_feed_posts_an_alert() {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = rt.block_on({
+        let got = got.clone();
+        async move {
+            let app = axum::Router::new().fallback(move |body: String| {
+                let got = got.clone();
+                async move {
+                    got.lock().unwrap().push(body);
+                    "ok"
+                }
+            });
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", l.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(l, app).await });
+            url
+        }
+    });
+    let w = Workdir::new();
+    std::fs::write(
+        w.config(),
+        format!(
+            "data_dir = \"data\"\nmappings = \"mappings\"\n\n[[alert]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\n\n[[alert]]\nkind = \"wecom\"\nurl = \"{url}/cgi-bin/webhook/send?key=k\"\non = [\"feed_failed\"]\n\n[[alert]]\nkind = \"dingtalk\"\nurl = \"http://127.0.0.1:1/down\"\n"
+        ),
+    )
+    .unwrap();
+    let m = w.path().join("mappings/sws_xzxk.toml");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replacen("transforms = [\"trim\"]", "transforms = [\"trimm\"]", 1),
+    )
+    .unwrap();
+    let o = w.xinyong(&["run", "--no-push"]);
+    assert_exit(&o, 2);
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let hook: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
+    assert!(
+        hook["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "feed_failed" && e["subject"] == "sws_xzxk"),
+        "{hook}"
+    );
+    let wecom: serde_json::Value = serde_json::from_str(&got[1]).unwrap();
+    assert_eq!(wecom["msgtype"], "text");
+    assert!(
+        wecom["text"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("sws_xzxk"),
+        "{wecom}"
+    );
+}

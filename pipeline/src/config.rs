@@ -33,6 +33,9 @@ struct ConfigFile {
     /// Platforms pushed to.
     #[serde(default)]
     platform: Vec<PlatformConfig>,
+    /// Where to tell of failures (webhook, WeCom, DingTalk).
+    #[serde(default)]
+    alert: Vec<crate::orchestrate::alerts::AlertConfig>,
 }
 
 /// A checked configuration.
@@ -52,6 +55,8 @@ pub struct Config {
     pub base_dir: PathBuf,
     /// Platforms.
     pub platforms: Vec<PlatformConfig>,
+    /// Alert receivers.
+    pub alerts: Vec<crate::orchestrate::alerts::AlertConfig>,
 }
 
 impl Config {
@@ -126,6 +131,7 @@ impl Config {
                 .unwrap_or_else(|| clean(&dir)),
             data_dir,
             platforms: raw.platform,
+            alerts: raw.alert,
         })
     }
 

@@ -3,6 +3,7 @@
 //! lease, [`summary`] renders a run's report for people, [`progress`] shows a feed's
 //! progress, and [`status`] gathers what `xinyong status` and `holds` show.
 
+pub mod alerts;
 pub mod progress;
 pub mod runner;
 pub mod schedule;

@@ -413,6 +413,7 @@ async fn run_with_id(
             _ => "failed",
         };
         state.finish_run(&run_id, outcome, &json).await?;
+        crate::orchestrate::alerts::send(&config.alerts, &report).await;
     }
     state.close().await;
     Ok(report)
