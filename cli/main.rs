@@ -55,6 +55,8 @@ enum Command {
     Holds,
     /// The quarantine's problems (退回整改): each refused decision once, open until a later file brings it valid, resolved with the date.
     Corrections(corrections::CorrectionsArgs),
+    /// A consistent copy of the state store while runs may be going (SQLite VACUUM INTO), checked.
+    Backup(backup::BackupArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -125,6 +127,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Holds => overrides::list(config).await,
         Command::Corrections(a) => corrections::corrections(config, a).await,
         Command::Find(a) => find::find(config, a).await,
+        Command::Backup(a) => backup::backup(config, a).await,
         Command::Completions { shell } => {
             // Into a buffer first: a closed pipe (`| head`) is not a panic.
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -1009,3 +1009,44 @@ fn a_failing_feed_posts_an_alert() {
         "{wecom}"
     );
 }
+
+/// `backup` writes a consistent copy of the state store that opens and holds the runs.
+#[test]
+fn backup_copies_the_state_store() {
+    let w = Workdir::new();
+    std::fs::write(w.config(), "data_dir = \"data\"\nmappings = \"mappings\"\n").unwrap();
+    let _ = w.xinyong(&["run", "--no-push"]);
+    let dest = w.path().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let o = w.xinyong(&["backup", dest.to_str().unwrap()]);
+    assert_exit(&o, 0);
+    let copy = std::fs::read_dir(&dest)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(copy.to_string_lossy().ends_with(".sqlite"));
+    // The copy serves as the state store: status reads the same runs from it.
+    std::fs::write(
+        w.config(),
+        format!(
+            "data_dir = \"data\"\nmappings = \"mappings\"\nstate = \"{}\"\n",
+            copy.display()
+        ),
+    )
+    .unwrap();
+    let o = w.xinyong(&["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        s["feeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !f["last_run"].is_null()),
+        "{s}"
+    );
+    // An existing file is not overwritten.
+    let o = w.xinyong(&["backup", copy.to_str().unwrap()]);
+    assert_exit(&o, 2);
+}

@@ -1,6 +1,7 @@
 //! One file per command; this file holds what they share: finding and loading the
 //! configuration, and waiting for a shutdown signal.
 
+pub mod backup;
 pub mod calendar;
 pub mod check;
 pub mod corrections;

@@ -151,4 +151,21 @@ impl StateStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// A consistent copy of the store at `dest` (SQLite `VACUUM INTO`: one read
+    /// transaction, so runs may go on meanwhile). `dest` must not exist.
+    pub async fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(self.unreadable(format!(
+                "the backup {} exists already; name a new file",
+                dest.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest.display().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
 }
