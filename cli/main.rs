@@ -57,6 +57,8 @@ enum Command {
     Corrections(corrections::CorrectionsArgs),
     /// A consistent copy of the state store while runs may be going (SQLite VACUUM INTO), checked.
     Backup(backup::BackupArgs),
+    /// Write a new deployment in DIR: configuration, mappings with an annotated example, schedules, secrets folder, systemd unit.
+    Init(init::InitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -128,6 +130,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Corrections(a) => corrections::corrections(config, a).await,
         Command::Find(a) => find::find(config, a).await,
         Command::Backup(a) => backup::backup(config, a).await,
+        Command::Init(a) => init::init(a),
         Command::Completions { shell } => {
             // Into a buffer first: a closed pipe (`| head`) is not a panic.
             let mut cmd = <Cli as clap::CommandFactory>::command();

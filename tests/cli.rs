@@ -1050,3 +1050,45 @@ fn backup_copies_the_state_store() {
     let o = w.xinyong(&["backup", copy.to_str().unwrap()]);
     assert_exit(&o, 2);
 }
+
+/// `init DIR` writes a deployment that `check` accepts (its secrets set) and refuses to
+/// overwrite one.
+#[test]
+fn init_writes_a_deployment_that_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("tongjiang");
+    let o = std::process::Command::new(BIN)
+        .args(["init", d.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    for f in [
+        "xinyong.toml",
+        "schedules/nightly.toml",
+        "secrets/xinyong.env",
+        "xinyong.service",
+    ] {
+        assert!(d.join(f).exists(), "{f}");
+    }
+    let unit = std::fs::read_to_string(d.join("xinyong.service")).unwrap();
+    assert!(
+        unit.contains("NoNewPrivileges=yes") && unit.contains("[Install]"),
+        "{unit}"
+    );
+    let o = std::process::Command::new(BIN)
+        .args([
+            "--config",
+            d.join("xinyong.toml").to_str().unwrap(),
+            "check",
+        ])
+        .env("XINYONG_JIAMUSI_SECRET", "s1")
+        .env("XINYONG_PROVINCE_SECRET", "s2")
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let o = std::process::Command::new(BIN)
+        .args(["init", d.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+}

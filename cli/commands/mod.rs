@@ -8,6 +8,7 @@ pub mod corrections;
 pub mod devtools;
 pub mod find;
 pub mod id;
+pub mod init;
 pub mod overrides;
 pub mod reconcile;
 pub mod report;
