@@ -36,6 +36,9 @@ struct ConfigFile {
     /// Where to tell of failures (webhook, WeCom, DingTalk).
     #[serde(default)]
     alert: Vec<crate::orchestrate::alerts::AlertConfig>,
+    /// How long run reports, quarantine files and office reports are kept.
+    #[serde(default)]
+    retention: Option<crate::orchestrate::retention::Retention>,
 }
 
 /// A checked configuration.
@@ -57,6 +60,8 @@ pub struct Config {
     pub platforms: Vec<PlatformConfig>,
     /// Alert receivers.
     pub alerts: Vec<crate::orchestrate::alerts::AlertConfig>,
+    /// Retention of old outputs (none: everything is kept).
+    pub retention: Option<crate::orchestrate::retention::Retention>,
 }
 
 impl Config {
@@ -98,6 +103,13 @@ impl Config {
                 message: format!("calendar = {:?}: {message}", file.display().to_string()),
             })?;
         }
+        if raw.retention.as_ref().is_some_and(|r| r.days == 0) {
+            return Err(MappingError {
+                file: path.to_path_buf(),
+                line: 0,
+                message: "[retention] days = 0: keep at least 1 day".into(),
+            });
+        }
         let mut names = std::collections::HashSet::new();
         for p in &raw.platform {
             if let Err(message) = p.check_limits() {
@@ -132,6 +144,7 @@ impl Config {
             data_dir,
             platforms: raw.platform,
             alerts: raw.alert,
+            retention: raw.retention,
         })
     }
 

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod progress;
+pub mod retention;
 pub mod runner;
 pub mod schedule;
 pub mod status;

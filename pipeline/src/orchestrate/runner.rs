@@ -414,6 +414,9 @@ async fn run_with_id(
         };
         state.finish_run(&run_id, outcome, &json).await?;
         crate::orchestrate::alerts::send(&config.alerts, &report).await;
+        if let Some(r) = &config.retention {
+            crate::orchestrate::retention::sweep(&config.data_dir, r, std::time::SystemTime::now());
+        }
     }
     state.close().await;
     Ok(report)
