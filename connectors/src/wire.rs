@@ -105,3 +105,37 @@ mod tests {
         );
     }
 }
+
+/// An error with its causes, each once: reqwest's top line alone (`error sending
+/// request for url`) hides the reason an operator needs (connection refused, name not
+/// resolved, TLS).
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod describe_tests {
+    #[test]
+    fn a_refused_connection_says_so() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(reqwest::Client::new().get("http://127.0.0.1:1/").send())
+            .unwrap_err();
+        let text = super::describe(&e);
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert_eq!(text.matches("error sending request").count(), 1, "{text}");
+    }
+}

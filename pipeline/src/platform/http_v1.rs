@@ -104,7 +104,7 @@ impl HttpV1 {
                 Err(e) => {
                     self.bump(|s| s.transport_errors += 1);
                     return Verdict::Retry {
-                        why: format!("transport: {e}"),
+                        why: format!("transport: {}", connectors::wire::describe(&e)),
                         after: None,
                     };
                 }
@@ -155,7 +155,7 @@ impl HttpV1 {
             Ok(r) => r,
             Err(e) => {
                 self.bump(|s| s.transport_errors += 1);
-                return Exchange::Retry(format!("transport: {e}"));
+                return Exchange::Retry(format!("transport: {}", connectors::wire::describe(&e)));
             }
         };
         let status = resp.status().as_u16();

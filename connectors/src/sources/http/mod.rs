@@ -348,7 +348,7 @@ impl HttpSource {
         };
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return retry(e.to_string(), None),
+            Err(e) => return retry(crate::wire::describe(&e), None),
         };
         let status = resp.status();
         if status.is_redirection() {
