@@ -41,6 +41,11 @@ impl Cells {
             .push(u32::try_from(self.text.len()).expect("a row under 4 GiB"));
     }
 
+    /// The cells' texts one after another (for a scan of the whole row).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// Number of cells.
     pub fn len(&self) -> usize {
         self.ends.len()

@@ -96,7 +96,7 @@ pub fn decode_cell(enc: &'static Encoding, bytes: &[u8], out: &mut String) -> Op
             DecoderResult::OutputFull => out.reserve(rest.len() * 3 + 16),
             DecoderResult::Malformed(bad, after) => {
                 // The malformed bytes end `after` bytes before what was read.
-                let end = read - after as usize;
+                let end = read.saturating_sub(after as usize);
                 let start = end.saturating_sub(bad as usize);
                 let malformed = &rest[start..end];
                 escape(malformed, out);

@@ -254,49 +254,33 @@ impl Calendar {
         }
     }
 
-    /// Whether `d` is a working day.
+    /// Whether `d` is a working day; outside the covered years an error.
     pub fn is_working_day(&self, d: NaiveDate) -> Result<bool, OutOfRange> {
         self.check(d)?;
-        let weekday = !matches!(d.weekday(), Weekday::Sat | Weekday::Sun);
-        Ok((weekday && !self.holidays.contains(&d)) || self.workdays.contains(&d))
+        Ok(self.is_working_day_estimated(d).value)
     }
 
-    /// The `n`-th working day after `d` (`d` itself not counted; `n = 0` gives `d`).
+    /// The `n`-th working day after `d` (`d` itself not counted; `n = 0` gives `d`);
+    /// an error where an estimate would be needed.
     pub fn add_working_days(&self, d: NaiveDate, n: u32) -> Result<NaiveDate, OutOfRange> {
         self.check(d)?;
-        let mut day = d;
-        let mut left = n;
-        while left > 0 {
-            day = day.succ_opt().ok_or(OutOfRange {
+        match self.add_working_days_estimated(d, n) {
+            Some(r) if !r.estimated => Ok(r.value),
+            Some(r) => self.check(r.value).map(|_| r.value),
+            None => Err(OutOfRange {
                 date: d,
                 first: self.first,
                 last: self.last,
-            })?;
-            if self.is_working_day(day)? {
-                left -= 1;
-            }
+            }),
         }
-        Ok(day)
     }
 
-    /// Working days in `(from, to]`; negative when `to` is before `from`.
+    /// Working days in `(from, to]`; negative when `to` is before `from`; outside the
+    /// covered years an error.
     pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> Result<i64, OutOfRange> {
         self.check(from)?;
         self.check(to)?;
-        let (a, b, sign) = if to >= from {
-            (from, to, 1)
-        } else {
-            (to, from, -1)
-        };
-        let mut n = 0i64;
-        let mut day = a;
-        while day < b {
-            day = day.succ_opt().expect("inside the covered years");
-            if self.is_working_day(day)? {
-                n += 1;
-            }
-        }
-        Ok(sign * n)
+        Ok(self.working_days_between_estimated(from, to).value)
     }
 
     /// How many working days late a publication on `published` is for a decision on

@@ -190,7 +190,7 @@ pub async fn send(alerts: &[AlertConfig], report: &RunReport) {
             }
             Ok(r) => tracing::warn!(url = %redact(&a.url), status = %r.status(), "alert refused"),
             Err(e) => {
-                tracing::warn!(url = %redact(&a.url), error = %error_chain(&e), "alert not sent")
+                tracing::warn!(url = %redact(&a.url), error = %connectors::wire::describe(&e), "alert not sent")
             }
         }
     }
@@ -199,19 +199,4 @@ pub async fn send(alerts: &[AlertConfig], report: &RunReport) {
 /// A receiver's URL without its query (robot URLs carry their key there).
 fn redact(url: &str) -> String {
     url.split('?').next().unwrap_or_default().to_string()
-}
-
-/// An error with its causes (connection refused, name not resolved), each once.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }

@@ -20,6 +20,8 @@ pub struct Binding {
     columns: Vec<Option<usize>>,
     updated_at: Option<usize>,
     width: usize,
+    /// The last column the rules read (a shorter row is cut).
+    needed: Option<usize>,
     /// The file's column names (for problems about a source cell).
     headers: Vec<String>,
 }
@@ -53,7 +55,9 @@ impl Feed {
             Some(c) => Some(find(c).ok_or_else(|| missing(c, 0))?),
             None => None,
         };
+        let needed = columns.iter().flatten().chain(&updated_at).max().copied();
         Ok(Binding {
+            needed,
             columns,
             updated_at,
             width: unit.headers.len(),
@@ -105,8 +109,7 @@ impl Feed {
         if let Some(p) = undecodable(b, row) {
             return Err(p);
         }
-        let needed = b.columns.iter().flatten().chain(&b.updated_at).max();
-        if let Some(&needed) = needed.filter(|&&n| n >= row.values.len()) {
+        if let Some(needed) = b.needed.filter(|&n| n >= row.values.len()) {
             return Err(RowProblem {
                 reason: Reason::TooFewColumns,
                 field: b.headers.get(needed).cloned().unwrap_or_default(),
@@ -233,6 +236,7 @@ fn undecodable(b: &Binding, row: &RawRow) -> Option<RowProblem> {
             let cell = row.values.get(u.column).unwrap_or_default();
             (u.column, format!("{cell}（字节 {}）", hex.join(" ")))
         }
+        None if !row.values.as_str().contains('\u{FFFD}') => return None,
         None => {
             let column = row.values.iter().position(|v| v.contains('\u{FFFD}'))?;
             let cell = row.values.get(column).unwrap_or_default();

@@ -14,14 +14,6 @@ pub(super) fn subject_position(ds: &Dataset) -> Option<usize> {
     ds.fields.iter().position(|f| f.subject_name)
 }
 
-/// The decision's document number: the business key's text field (文号).
-pub(super) fn document_position(ds: &Dataset) -> Option<usize> {
-    ds.key
-        .iter()
-        .copied()
-        .find(|&i| ds.fields[i].ty == FieldType::Text)
-}
-
 /// `Some(true)` for a natural person, `Some(false)` for an organisation, `None` unknown.
 pub(super) fn natural_person(category: &str) -> Option<bool> {
     (!category.trim().is_empty()).then(|| category.trim() == NATURAL_PERSON)
@@ -61,7 +53,8 @@ pub(super) fn describe_record(
     let subject = subject_position(ds)
         .map(|i| mask_field(ds, i, &value_of(i), natural))
         .unwrap_or_default();
-    let document = document_position(ds)
+    let document = ds
+        .document_position()
         .map(|i| mask_ids_in_text(&value_of(i)))
         .unwrap_or_default();
     (subject, document)
