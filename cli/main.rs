@@ -4,6 +4,7 @@
 //! threshold, an overdue hold); 2 failed.
 
 mod commands;
+mod console;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use commands::*;
@@ -70,6 +71,8 @@ enum Command {
     Find(find::FindArgs),
     /// Run the schedules in the foreground (systemd- and container-friendly); `--next N` lists fire times and checks the files.
     Schedule(schedule::ScheduleArgs),
+    /// The read-only web console in Chinese (feeds, platforms, corrections, holds, reconciliation, schedule, office reports); loopback unless a token is set.
+    Serve(serve::ServeArgs),
     /// Did the last runs work? Per feed, platform and job; exit 2 when a feed's last run failed.
     Status(status::StatusArgs),
     /// Write the leading-group office's report: HTML, XLSX, JSON and one correction workbook per department (default period: the latest run).
@@ -109,9 +112,21 @@ fn init_logs(format: LogFormat) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
+    let b = b.with_timer(BeijingTime);
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
+    }
+}
+
+/// Log lines carry Beijing time with its offset, like everything else a person reads
+/// (`2026-12-02T11:20:33.412+08:00`).
+struct BeijingTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for BeijingTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = pipeline::clock::now_in_china();
+        write!(w, "{}", now.format("%Y-%m-%dT%H:%M:%S%.3f%:z"))
     }
 }
 
@@ -148,6 +163,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Schedule(a) => schedule::schedule(config, a).await,
         Command::Status(a) => status::status(config, a).await,
+        Command::Serve(a) => serve::serve(config, a).await,
         Command::Report(a) => report::report(config, a).await,
         Command::Reconcile(a) => reconcile::reconcile(config, a).await,
         Command::Demo(a) => devtools::demo(config, a).await,
@@ -176,7 +192,8 @@ fn main() {
     let code = match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: a wrapper that prints its source is not repeated.
+            eprintln!("error: {}", connectors::wire::describe(e.as_ref()));
             2
         }
     };

@@ -8,7 +8,6 @@ use crate::util::*;
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// The files `xinyong report` printed, by their line labels.
 struct Printed {
@@ -362,56 +361,14 @@ fn office_report_agrees_across_formats_masks_identities_and_renders() {
     screenshot(&files.html, w.path());
 }
 
-/// Renders the page in headless Chromium and checks the screenshot: skipped when
-/// Chromium is absent, except under CI=true (where `.ci/run` installs it).
+/// Renders the page in headless Chromium and checks the screenshot (skipped when
+/// Chromium is absent, except under CI=true).
 fn screenshot(page: &Path, scratch: &Path) {
-    let chromium = Path::new("/usr/bin/chromium");
-    if !chromium.exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is required under CI=true (.ci/run installs Debian's chromium package)"
-        );
-        eprintln!(
-            "skipping the screenshot: /usr/bin/chromium is absent (apt-get install chromium)"
-        );
-        return;
-    }
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
     let png = scratch.join("report.png");
-    let mut child = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            scratch.join("chromium").display()
-        ))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg("--window-size=1240,1754")
-        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
-    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    assert_eq!((width, height), (1240, 1754));
+    let Some(bytes) = chromium_screenshot(&url, scratch, &png, (1240, 1754)) else {
+        return;
+    };
     assert!(
         bytes.len() > 50_000,
         "a blank page compresses to a few KB; this one is {} bytes",

@@ -6,6 +6,7 @@ mod util;
 mod backfill;
 mod bench_semantics;
 mod cli;
+mod console;
 mod crash;
 mod hostile;
 mod http_feed;

@@ -318,3 +318,88 @@ pub fn assert_exit(o: &Output, code: i32) {
         stderr(o)
     );
 }
+
+/// Headless Chromium (Debian's package): `None` when it is absent, which fails under
+/// CI=true (where `.ci/run` installs it).
+fn chromium() -> Option<Command> {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is required under CI=true (.ci/run installs Debian's chromium package)"
+        );
+        eprintln!(
+            "skipping the browser check: /usr/bin/chromium is absent (apt-get install chromium)"
+        );
+        return None;
+    }
+    let mut c = Command::new(chromium);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]);
+    Some(c)
+}
+
+/// Runs Chromium to its end within two minutes; its stdout.
+fn run_chromium(mut c: Command, scratch: &Path) -> Vec<u8> {
+    let mut child = c
+        .arg(format!(
+            "--user-data-dir={}",
+            scratch.join("chromium").display()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+        buf
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    reader.join().unwrap()
+}
+
+/// A screenshot of `url` at `size` into `png`, checked to be a PNG of that size; `None`
+/// without Chromium.
+pub fn chromium_screenshot(
+    url: &str,
+    scratch: &Path,
+    png: &Path,
+    size: (u32, u32),
+) -> Option<Vec<u8>> {
+    let mut c = chromium()?;
+    c.arg(format!("--screenshot={}", png.display()))
+        .arg(format!("--window-size={},{}", size.0, size.1))
+        .arg(url);
+    run_chromium(c, scratch);
+    let bytes = std::fs::read(png).expect("chromium wrote the screenshot");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), size);
+    Some(bytes)
+}
+
+/// The document Chromium built from `url` (what a person sees, as HTML); `None` without
+/// Chromium.
+pub fn chromium_dom(url: &str, scratch: &Path) -> Option<String> {
+    let mut c = chromium()?;
+    c.arg("--dump-dom").arg(url);
+    Some(String::from_utf8_lossy(&run_chromium(c, scratch)).into_owned())
+}

@@ -102,8 +102,8 @@ pub async fn corrections(config: Option<PathBuf>, a: CorrectionsArgs) -> anyhow:
                 reason_code: p.reason,
                 value: mask_ids_in_text(&p.value),
                 status: p.status,
-                first_seen: p.first_seen,
-                resolved_at: p.resolved_at,
+                first_seen: pipeline::clock::beijing(&p.first_seen),
+                resolved_at: p.resolved_at.as_deref().map(pipeline::clock::beijing),
             }
         })
         .filter(|l| a.department.as_ref().is_none_or(|d| &l.department == d))

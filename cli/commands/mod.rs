@@ -14,6 +14,7 @@ pub mod reconcile;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod serve;
 pub mod status;
 
 use pipeline::config::Config;

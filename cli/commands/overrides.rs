@@ -160,7 +160,7 @@ pub async fn list(config: Option<PathBuf>) -> anyhow::Result<i32> {
             },
             o.dataset,
             o.record_id,
-            o.at,
+            pipeline::clock::beijing(&o.at),
             h.working_days
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "?".into()),

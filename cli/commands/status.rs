@@ -3,6 +3,7 @@
 //! last run failed or a platform refuses our requests (密钥或配置错误).
 
 use super::deployment;
+use pipeline::clock::{beijing, beijing_of};
 use pipeline::domain::masking::mask_ids_in_text;
 use pipeline::orchestrate::status::{self, Status};
 use pipeline::state::{LedgerStatus, StateStore};
@@ -33,18 +34,8 @@ pub async fn status(config: Option<PathBuf>, a: StatusArgs) -> anyhow::Result<i3
     Ok(if s.any_failure() { 2 } else { 0 })
 }
 
-/// A time as a person reads it everywhere: Beijing time with its offset.
-fn beijing(t: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|t| {
-            t.with_timezone(&pipeline::clock::CHINA)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-        })
-        .unwrap_or_else(|_| t.to_string())
-}
-
 /// `status --json`, version 1: feeds, platforms, jobs, holds, calendar coverage.
-fn json(state_path: &std::path::Path, s: &Status) -> serde_json::Value {
+pub fn json(state_path: &std::path::Path, s: &Status) -> serde_json::Value {
     use serde_json::json;
     let (first, last) = pipeline::domain::calendar::Calendar::built_in().years();
     json!({
@@ -83,12 +74,13 @@ fn json(state_path: &std::path::Path, s: &Status) -> serde_json::Value {
                 "message": mask_ids_in_text(m), "since": beijing(since),
             })),
             "untrusted_receipts": p.untrusted_receipts,
+            "last_acknowledged": p.last_acknowledged.as_deref().map(beijing),
         })).collect::<Vec<_>>(),
         "jobs": s.jobs.iter().map(|j| json!({
             "name": j.job.name,
             "cron": j.job.cron_text,
-            "next": j.next.map(|t| t.with_timezone(&pipeline::clock::CHINA).to_rfc3339()),
-            "last_fired": j.last_fired.map(|t| t.with_timezone(&pipeline::clock::CHINA).to_rfc3339()),
+            "next": j.next.map(beijing_of),
+            "last_fired": j.last_fired.map(beijing_of),
         })).collect::<Vec<_>>(),
         "holds": s.holds.iter().map(|h| json!({
             "kind": h.entry.kind,
@@ -117,7 +109,7 @@ fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> Stri
                 let _ = writeln!(
                     out,
                     "  {} · {}: {} ({}, run {}, {:.1}s) read {} kept {} quarantined {} superseded {}",
-                    f.name, f.title, r.outcome, r.started_at, r.run_id, f.seconds, c.read, c.kept, c.quarantined, c.superseded
+                    f.name, f.title, r.outcome, beijing(&r.started_at), r.run_id, f.seconds, c.read, c.kept, c.quarantined, c.superseded
                 );
                 if let Some(e) = &r.error {
                     let _ = writeln!(out, "    error: {}", mask_ids_in_text(e));
@@ -133,11 +125,15 @@ fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> Stri
             f.files_read,
             f.last_read_at
                 .as_ref()
-                .map(|t| format!(", last at {t}"))
+                .map(|t| format!(", last at {}", beijing(t)))
                 .unwrap_or_default()
         );
         for (path, reason, at) in &f.set_aside {
-            let _ = writeln!(out, "    ⚠ 已搁置 set aside ({at}): {path} — {reason}");
+            let _ = writeln!(
+                out,
+                "    ⚠ 已搁置 set aside ({}): {path} — {reason}",
+                beijing(at)
+            );
         }
     }
     let _ = writeln!(out, "上报平台 platforms");
@@ -155,7 +151,8 @@ fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> Stri
         if let Some((message, since)) = &p.configuration_error {
             let _ = writeln!(
                 out,
-                "    密钥或配置错误 configuration error since {since}: {}",
+                "    密钥或配置错误 configuration error since {}: {}",
+                beijing(since),
                 mask_ids_in_text(message)
             );
         }

@@ -61,6 +61,21 @@ pub fn china_date_of(rfc3339: &str) -> Option<NaiveDate> {
         .map(|t| t.with_timezone(&CHINA).date_naive())
 }
 
+/// A stored time as people read it everywhere (status, console, reconcile, logs):
+/// Beijing time to the second with its offset, `2026-12-02T11:20:33+08:00`. Text that
+/// is not RFC 3339 is returned as it is.
+pub fn beijing(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| beijing_of(t.with_timezone(&Utc)))
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// A time in Beijing time to the second with its offset.
+pub fn beijing_of(t: DateTime<Utc>) -> String {
+    t.with_timezone(&CHINA)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +89,14 @@ mod tests {
         assert_eq!(china_date_of(&now().to_rfc3339()), Some(d));
         set_today(None);
         assert_eq!(today(), Utc::now().with_timezone(&CHINA).date_naive());
+    }
+
+    #[test]
+    fn people_read_beijing_time_with_its_offset() {
+        assert_eq!(
+            beijing("2026-12-01T16:20:33.123456789Z"),
+            "2026-12-02T00:20:33+08:00"
+        );
+        assert_eq!(beijing("not a time"), "not a time");
     }
 }

@@ -76,6 +76,16 @@ pub fn public_values(ds: &Dataset, values: &[String]) -> Vec<Option<String>> {
         .collect()
 }
 
+/// An operator's name is masked like a person's; an account name (ASCII) is kept.
+pub fn mask_operator(by_whom: &str) -> String {
+    let is_cjk = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+    if !by_whom.is_empty() && by_whom.chars().all(is_cjk) {
+        mask_name(by_whom)
+    } else {
+        by_whom.to_string()
+    }
+}
+
 /// Masks any 18-character identity number inside free text (for messages and logs).
 pub fn mask_ids_in_text(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();

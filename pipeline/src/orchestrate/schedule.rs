@@ -387,7 +387,7 @@ async fn run_job(
             Some(r.run_id.clone()),
         ),
         Ok(Err(e)) => {
-            tracing::error!(job = %job.name, error = %format!("{e:#}"), "job failed");
+            tracing::error!(job = %job.name, error = %connectors::wire::describe(e.as_ref()), "job failed");
             ("failed", None)
         }
         Err(()) => ("timeout", None),

@@ -42,6 +42,8 @@ pub struct PlatformStatus {
     pub configuration_error: Option<(String, String)>,
     /// Receipts that contradicted their batch or left records unconfirmed.
     pub untrusted_receipts: u64,
+    /// When the platform last acknowledged a batch (RFC 3339).
+    pub last_acknowledged: Option<String>,
 }
 
 impl PlatformStatus {
@@ -196,6 +198,7 @@ pub async fn gather(config: &Config, state: &StateStore) -> anyhow::Result<Statu
             counts: state.status_counts(&p.name).await?,
             configuration_error: state.platform_problem(&p.name).await?,
             untrusted_receipts: state.untrusted_receipts(&p.name).await?,
+            last_acknowledged: state.last_acknowledged(&p.name).await?,
         });
     }
     let mut jobs = Vec::new();

@@ -65,7 +65,7 @@ pub struct GroupResult {
 /// What one reconciliation found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReconcileReport {
-    /// When (RFC 3339).
+    /// When (RFC 3339, Beijing time with its offset).
     pub at: String,
     /// Per platform, dataset and unit.
     pub groups: Vec<GroupResult>,
@@ -132,7 +132,7 @@ pub async fn run(
         state.close().await;
     }
     let mut report = ReconcileReport {
-        at: crate::clock::now().to_rfc3339(),
+        at: crate::clock::beijing_of(crate::clock::now()),
         groups,
         json_file: None,
         csv_file: None,

@@ -545,6 +545,15 @@ pub async fn build(config: &Config, period: Period) -> anyhow::Result<OfficeRepo
     gather::build(config, period).await
 }
 
+/// The problems open now (退回整改), masked as the report masks them, in the
+/// configuration's department order (for the web console).
+pub async fn open_corrections(
+    config: &Config,
+    state: &crate::state::StateStore,
+) -> anyhow::Result<Vec<CorrectionRow>> {
+    gather::open_corrections(config, state).await
+}
+
 /// The default directory of a period's report: `<data_dir>/reports/<period slug>`.
 pub fn default_dir(config: &Config, report: &OfficeReport) -> PathBuf {
     config.data_dir.join("reports").join(&report.period.slug)

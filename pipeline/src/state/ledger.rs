@@ -356,6 +356,18 @@ impl StateStore {
             .collect()
     }
 
+    /// When the platform last acknowledged a batch (RFC 3339 UTC), if ever.
+    pub async fn last_acknowledged(&self, platform: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT MAX(updated_at) FROM push_batches WHERE platform = ? AND status = ?",
+        )
+        .bind(platform)
+        .bind(BatchState::Done.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err())
+    }
+
     /// Records of a platform still owed (`pending` or `sent`).
     pub async fn owed(&self, platform: &str) -> Result<u64> {
         let counts = self.status_counts(platform).await?;

@@ -17,7 +17,9 @@ use super::timeliness::{self, Verdict};
 use super::*;
 use crate::clock::{china_date_of as china_date, CHINA};
 use crate::domain::calendar::{Calendar, OBJECTION_DAYS};
-use crate::domain::masking::{mask_id_number, mask_ids_in_text, mask_name, NATURAL_PERSON};
+use crate::domain::masking::{
+    mask_id_number, mask_ids_in_text, mask_name, mask_operator, NATURAL_PERSON,
+};
 use crate::domain::schema::{registry, Dataset, FieldType};
 use crate::mapping::{Feed, FieldSource};
 use crate::snapshot::{self, SnapshotStore};
@@ -253,6 +255,19 @@ fn run_window(run: RunRow) -> Window {
 }
 
 /// Gathers the report (see the module comment for timeliness).
+/// The problems open now (退回整改), masked as in the report, in department order.
+pub(super) async fn open_corrections(
+    config: &Config,
+    state: &StateStore,
+) -> anyhow::Result<Vec<CorrectionRow>> {
+    let cx = Context::new(config)?;
+    let problems = state.problems(None, Some("open")).await?;
+    let now = stamp(crate::clock::now() + chrono::Duration::seconds(1));
+    let (mut open, _) = problem_corrections(&cx, &problems, &now, &now);
+    open.sort_by_key(|r| cx.department_order(&r.department));
+    Ok(open)
+}
+
 pub(super) async fn build(config: &Config, period: Period) -> anyhow::Result<OfficeReport> {
     let state = StateStore::open(&config.state).await?;
     let result = build_from(config, &state, period).await;

@@ -34,16 +34,6 @@ pub(super) fn mask_field(ds: &Dataset, i: usize, value: &str, natural: Option<bo
     }
 }
 
-/// An operator's name is masked like a person's; an account name (ASCII) is kept.
-pub(super) fn mask_operator(by_whom: &str) -> String {
-    let is_cjk = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
-    if !by_whom.is_empty() && by_whom.chars().all(is_cjk) {
-        mask_name(by_whom)
-    } else {
-        by_whom.to_string()
-    }
-}
-
 /// A record's subject (masked) and document number.
 pub(super) fn describe_record(
     ds: &Dataset,
