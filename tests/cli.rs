@@ -189,7 +189,7 @@ fn schedule_next_lists_fire_times_in_local_time() {
     assert_exit(&o, 0);
     let s = stdout(&o);
     assert!(
-        s.contains("nightly (30 1 * * * · Asia/Shanghai") && s.contains(" 01:30 CST"),
+        s.contains("nightly (30 1 * * * · Asia/Shanghai") && s.contains("T01:30:00+08:00"),
         "{s}"
     );
 }
@@ -1073,6 +1073,12 @@ fn init_writes_a_deployment_that_checks() {
     assert!(
         unit.contains("NoNewPrivileges=yes") && unit.contains("[Install]"),
         "{unit}"
+    );
+    let console = std::fs::read_to_string(d.join("xinyong-console.service")).unwrap();
+    assert!(
+        console.contains("serve --listen 127.0.0.1:8080")
+            && console.contains("ProtectSystem=strict"),
+        "{console}"
     );
     let o = std::process::Command::new(BIN)
         .args([

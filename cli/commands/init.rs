@@ -93,6 +93,21 @@ WantedBy=multi-user.target\n",
     )
 }
 
+/// The systemd unit for `xinyong serve` on loopback (it writes only SQLite's shared
+/// memory file beside the state store).
+fn console_unit(dir: &Path, bin: &Path) -> String {
+    unit(dir, bin)
+        .replace(
+            "/etc/systemd/system/xinyong.service — `systemctl enable --now xinyong`",
+            "/etc/systemd/system/xinyong-console.service — `systemctl enable --now xinyong-console`",
+        )
+        .replace("(scheduled runs)", "(web console, read-only)")
+        .replace(
+            "--log-format json schedule",
+            "--log-format json serve --listen 127.0.0.1:8080",
+        )
+}
+
 /// `xinyong init`.
 pub fn init(a: InitArgs) -> anyhow::Result<i32> {
     let dir = &a.dir;
@@ -107,7 +122,7 @@ pub fn init(a: InitArgs) -> anyhow::Result<i32> {
     }
     let abs = std::fs::canonicalize(dir)?;
     let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/xinyong"));
-    let files: [(&str, String); 5] = [
+    let files: [(&str, String); 6] = [
         ("xinyong.toml", CONFIG.to_string()),
         (
             "mappings/行政处罚-示例.toml.example",
@@ -119,6 +134,7 @@ pub fn init(a: InitArgs) -> anyhow::Result<i32> {
         ("schedules/nightly.toml", SCHEDULE.to_string()),
         ("secrets/xinyong.env", SECRETS.to_string()),
         ("xinyong.service", unit(&abs, &bin)),
+        ("xinyong-console.service", console_unit(&abs, &bin)),
     ];
     for (name, text) in files {
         let path = dir.join(name);
@@ -136,7 +152,7 @@ pub fn init(a: InitArgs) -> anyhow::Result<i32> {
         )?;
     }
     println!(
-        "deployment written in {}:\n  xinyong.toml            the configuration (set the platforms' addresses)\n  mappings/               one file per feed (see the .example)\n  schedules/nightly.toml  01:30 Beijing time, every feed, both platforms\n  drop/                   where departments' files arrive\n  secrets/xinyong.env     the platforms' secrets (chmod 600)\n  xinyong.service         systemd unit: cp xinyong.service /etc/systemd/system/ && systemctl enable --now xinyong\nnext: xinyong --config {}/xinyong.toml check",
+        "deployment written in {}:\n  xinyong.toml            the configuration (set the platforms' addresses)\n  mappings/               one file per feed (see the .example)\n  schedules/nightly.toml  01:30 Beijing time, every feed, both platforms\n  drop/                   where departments' files arrive\n  secrets/xinyong.env     the platforms' secrets (chmod 600)\n  xinyong.service         systemd unit: cp xinyong.service /etc/systemd/system/ && systemctl enable --now xinyong\n  xinyong-console.service the web console on 127.0.0.1:8080 (the same way)\nnext: xinyong --config {}/xinyong.toml check",
         dir.display(),
         dir.display()
     );

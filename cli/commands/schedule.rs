@@ -41,7 +41,7 @@ pub async fn schedule(config: Option<PathBuf>, a: ScheduleArgs) -> anyhow::Resul
                     Some(f) => {
                         println!(
                             "  {}",
-                            f.with_timezone(&j.tz).format("%Y-%m-%d %H:%M %Z (%a)")
+                            f.with_timezone(&j.tz).format("%Y-%m-%dT%H:%M:%S%:z (%a)")
                         );
                         t = f;
                     }

@@ -140,13 +140,17 @@ fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> Stri
     for p in &s.platforms {
         let _ = writeln!(
             out,
-            "  {} {}: pending {} · sent {} · acked {} · rejected {}",
+            "  {} {}: pending {} · sent {} · acked {} · rejected {} · last acknowledged {}",
             p.name,
             p.title,
             p.count(LedgerStatus::Pending),
             p.count(LedgerStatus::Sent),
             p.count(LedgerStatus::Acked),
-            p.count(LedgerStatus::Rejected)
+            p.count(LedgerStatus::Rejected),
+            p.last_acknowledged
+                .as_deref()
+                .map(beijing)
+                .unwrap_or_else(|| "never".into())
         );
         if let Some((message, since)) = &p.configuration_error {
             let _ = writeln!(
@@ -167,21 +171,10 @@ fn render(state_path: &std::path::Path, has_schedules: bool, s: &Status) -> Stri
     if has_schedules {
         let _ = writeln!(out, "计划 schedule");
         for j in &s.jobs {
-            let next = j
-                .next
-                .map(|t| {
-                    t.with_timezone(&j.job.tz)
-                        .format("%Y-%m-%d %H:%M %Z")
-                        .to_string()
-                })
-                .unwrap_or_else(|| "-".into());
+            let next = j.next.map(beijing_of).unwrap_or_else(|| "-".into());
             let last = j
                 .last_fired
-                .map(|t| {
-                    t.with_timezone(&j.job.tz)
-                        .format("%Y-%m-%d %H:%M")
-                        .to_string()
-                })
+                .map(beijing_of)
                 .unwrap_or_else(|| "never".into());
             let _ = writeln!(out, "  {}: next {next} · last fired {last}", j.job.name);
         }
