@@ -39,6 +39,17 @@ struct ConfigFile {
     /// How long run reports, quarantine files and office reports are kept.
     #[serde(default)]
     retention: Option<crate::orchestrate::retention::Retention>,
+    /// Memory limits of a run.
+    #[serde(default)]
+    memory: Option<MemoryFile>,
+}
+
+/// `[memory]`: what a feed's run may hold in memory before it spills to scratch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemoryFile {
+    /// MiB of dedupe entries (40 bytes a row) kept in memory; default 64.
+    dedupe_mib: u64,
 }
 
 /// A checked configuration.
@@ -62,6 +73,8 @@ pub struct Config {
     pub alerts: Vec<crate::orchestrate::alerts::AlertConfig>,
     /// Retention of old outputs (none: everything is kept).
     pub retention: Option<crate::orchestrate::retention::Retention>,
+    /// Dedupe entries a feed's run keeps in memory before spilling (`[memory] dedupe_mib`).
+    pub dedupe_budget: usize,
 }
 
 impl Config {
@@ -110,6 +123,22 @@ impl Config {
                 message: "[retention] days = 0: keep at least 1 day".into(),
             });
         }
+        let dedupe_budget = match &raw.memory {
+            None => crate::stages::dedupe::DEFAULT_BUDGET,
+            Some(m) if (1..=16_384).contains(&m.dedupe_mib) => {
+                ((m.dedupe_mib as usize) << 20) / crate::stages::dedupe::ENTRY_MEMORY
+            }
+            Some(m) => {
+                return Err(MappingError {
+                    file: path.to_path_buf(),
+                    line: 0,
+                    message: format!(
+                        "[memory] dedupe_mib = {}: give 1 to 16384 (MiB; default 64)",
+                        m.dedupe_mib
+                    ),
+                })
+            }
+        };
         let mut names = std::collections::HashSet::new();
         for p in &raw.platform {
             if let Err(message) = p.check_limits() {
@@ -145,6 +174,7 @@ impl Config {
             platforms: raw.platform,
             alerts: raw.alert,
             retention: raw.retention,
+            dedupe_budget,
         })
     }
 

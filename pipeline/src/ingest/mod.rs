@@ -51,8 +51,8 @@ pub struct IngestOutput {
     pub set_aside: Vec<connectors::SetAside>,
     /// What the source says an operator should know (rows it could not place).
     pub warnings: Vec<String>,
-    /// The document numbers (文书号) of the valid rows read: a problem of the quarantine
-    /// about the same decision is corrected.
+    /// The document numbers (文书号) of the valid rows read that are among
+    /// [`IngestOptions::open_documents`]: those problems of the quarantine are corrected.
     pub valid_documents: std::collections::HashSet<String>,
     /// The quarantine file, when any row was quarantined.
     pub quarantine_file: Option<PathBuf>,
@@ -90,6 +90,12 @@ pub struct IngestOptions<'a> {
     pub position: Option<String>,
     /// Set when the run is cancelled: the read stops at the next batch and fails.
     pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    /// The document numbers of the feed's open problems: a valid row of one of them is
+    /// noticed (the others are not kept, so memory does not grow with the input).
+    pub open_documents: &'a HashSet<String>,
+    /// Dedupe entries held in memory before they spill to scratch
+    /// ([`crate::stages::dedupe::DEFAULT_BUDGET`]: 64 MiB of them).
+    pub dedupe_budget: usize,
 }
 /// Ingests one feed. See the module comment for the passes.
 pub fn ingest_feed(
@@ -127,7 +133,10 @@ pub fn ingest_feed(
     } = read_pass::read(feed, source, store, &spill, &opts)?;
 
     // Against the previous snapshot.
-    index.resolve();
+    index.resolve().map_err(|source| SnapshotError::Io {
+        path: spill.dir().to_path_buf(),
+        source,
+    })?;
     counts.superseded = index.superseded();
     let mut cmp = previous::compare(store, &ds.code, &mut index)?;
     let scope: previous::VanishScope = match opts.window {
@@ -135,7 +144,7 @@ pub fn ingest_feed(
         None if feed.full_export && !files.is_empty() => Some(None),
         None => None,
     };
-    previous::vanished(store, feed, &index, scope, &mut cmp)?;
+    previous::vanished(store, feed, &mut index, scope, &mut cmp)?;
     counts.vanished = cmp.vanished;
     counts.superseded += cmp.against.older;
     counts.unchanged = cmp.against.unchanged;

@@ -27,23 +27,27 @@ pub(super) fn compare(
     let mut against = AgainstPrevious::default();
     let mut replaced_months: HashSet<String> = HashSet::new();
     // Only the snapshot's copies of this run's winners matter: the scanning threads pick
-    // them out, then they are compared here in partition order. A run that read nothing
-    // new has nothing to compare.
-    if !index.is_empty() {
-        let hits = std::sync::Mutex::new(Vec::new());
-        store.scan_identity(dataset, &|month, id, updated, version| {
-            if index.has_winner(id) {
-                let hit = (month.to_string(), *id, updated(), version());
-                hits.lock().expect("not poisoned").push(hit);
-            }
-        })?;
-        let mut hits = hits.into_inner().expect("not poisoned");
-        hits.sort_by(|a, b| a.0.cmp(&b.0));
-        for (month, id, updated, version) in hits {
-            let before = against.replaced.len();
-            index.against_previous(&mut against, &id, &|| updated, &version);
-            if against.replaced.len() > before {
-                replaced_months.insert(month);
+    // them out, then they are compared here in partition order, one shard of winners at
+    // a time (one when they fit in memory). A run that read nothing new has nothing to
+    // compare.
+    if !index.is_empty() && store.exists(dataset) {
+        for k in 0..index.shard_count() {
+            index.load_shard(k).map_err(scratch_err(store))?;
+            let hits = std::sync::Mutex::new(Vec::new());
+            store.scan_identity(dataset, &|month, id, updated, version| {
+                if index.in_loaded(id) && index.has_winner(id) {
+                    let hit = (month.to_string(), *id, updated(), version());
+                    hits.lock().expect("not poisoned").push(hit);
+                }
+            })?;
+            let mut hits = hits.into_inner().expect("not poisoned");
+            hits.sort_by(|a, b| a.0.cmp(&b.0));
+            for (month, id, updated, version) in hits {
+                let before = against.replaced.len();
+                index.against_previous(&mut against, &id, &|| updated, &version);
+                if against.replaced.len() > before {
+                    replaced_months.insert(month);
+                }
             }
         }
     }
@@ -52,6 +56,13 @@ pub(super) fn compare(
         replaced_months,
         vanished: 0,
     })
+}
+
+fn scratch_err(store: &SnapshotStore) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: store.scratch_dir(),
+        source,
+    }
 }
 
 /// Which of the feed's snapshot records are checked for having left the source: those
@@ -64,7 +75,7 @@ pub(super) type VanishScope = Option<Option<(chrono::NaiveDate, chrono::NaiveDat
 pub(super) fn vanished(
     store: &SnapshotStore,
     feed: &Feed,
-    index: &DedupeIndex,
+    index: &mut DedupeIndex,
     scope: VanishScope,
     cmp: &mut Comparison,
 ) -> Result<(), SnapshotError> {
@@ -81,40 +92,45 @@ pub(super) fn vanished(
             to.format("%Y-%m").to_string(),
         )
     });
-    for (month, path) in store.data_files(&ds.code) {
-        if months
-            .as_ref()
-            .is_some_and(|(first, last)| &month < first || &month > last)
-        {
-            continue;
-        }
-        let mut columns = vec!["record_id", "feed"];
-        columns.extend(date_field.as_deref());
-        snapshot::read_batches(&path, Some(&columns), |b| {
-            let ids = snapshot::required_str_col(&b, "record_id")?;
-            let feeds = snapshot::required_str_col(&b, "feed")?;
-            let dates = date_field.as_deref().and_then(|c| snapshot::str_col(&b, c));
-            for i in 0..b.num_rows() {
-                let in_scope = match (window, dates) {
-                    (Some((from, to)), Some(d)) => {
-                        chrono::NaiveDate::parse_from_str(d.value(i), "%Y-%m-%d")
-                            .is_ok_and(|d| d >= from && d <= to)
-                    }
-                    (Some(_), None) => false,
-                    (None, _) => true,
-                };
-                let id = pack_id(ids.value(i));
-                if in_scope
-                    && feeds.value(i) == feed.name
-                    && !index.contains(&id)
-                    && against.replaced.insert(id)
-                {
-                    vanished += 1;
-                    replaced_months.insert(month.clone());
-                }
+    // One pass over the feed's partitions a shard of this run's ids.
+    for k in 0..index.shard_count() {
+        index.load_shard(k).map_err(scratch_err(store))?;
+        for (month, path) in store.data_files(&ds.code) {
+            if months
+                .as_ref()
+                .is_some_and(|(first, last)| &month < first || &month > last)
+            {
+                continue;
             }
-            Ok(())
-        })?;
+            let mut columns = vec!["record_id", "feed"];
+            columns.extend(date_field.as_deref());
+            snapshot::read_batches(&path, Some(&columns), |b| {
+                let ids = snapshot::required_str_col(&b, "record_id")?;
+                let feeds = snapshot::required_str_col(&b, "feed")?;
+                let dates = date_field.as_deref().and_then(|c| snapshot::str_col(&b, c));
+                for i in 0..b.num_rows() {
+                    let in_scope = match (window, dates) {
+                        (Some((from, to)), Some(d)) => {
+                            chrono::NaiveDate::parse_from_str(d.value(i), "%Y-%m-%d")
+                                .is_ok_and(|d| d >= from && d <= to)
+                        }
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    };
+                    let id = pack_id(ids.value(i));
+                    if in_scope
+                        && feeds.value(i) == feed.name
+                        && index.in_loaded(&id)
+                        && !index.contains(&id)
+                        && against.replaced.insert(id)
+                    {
+                        vanished += 1;
+                        replaced_months.insert(month.clone());
+                    }
+                }
+                Ok(())
+            })?;
+        }
     }
     cmp.vanished = vanished;
     Ok(())

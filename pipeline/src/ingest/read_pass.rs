@@ -90,7 +90,7 @@ struct MappedBatch {
     unit: Arc<InputUnit>,
     rows: Vec<MappedRow>,
     parts: Vec<SpillPart>,
-    /// Document numbers of the batch's valid rows (for the quarantine's lifecycle).
+    /// Document numbers of the batch's valid rows that are open problems.
     documents: Vec<String>,
 }
 
@@ -102,6 +102,7 @@ struct MapContext<'a> {
     run_id: &'a str,
     spill_schema: &'a SchemaRef,
     uscc_fields: &'a [usize],
+    open_documents: &'a std::collections::HashSet<String>,
 }
 
 /// A row's partition as a number: the bytes of [`snapshot::month_of`]'s `YYYY-MM`, in
@@ -156,7 +157,10 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
                 continue;
             }
         };
-        if let Some(d) = document_at.map(|i| &m.values[i]).filter(|d| !d.is_empty()) {
+        if let Some(d) = document_at
+            .map(|i| &m.values[i])
+            .filter(|d| !cx.open_documents.is_empty() && cx.open_documents.contains(d.as_ref()))
+        {
             documents.push(d.to_string());
         }
         let id = identity::record_id_bytes(ds, &m.values);
@@ -255,12 +259,14 @@ struct Collector<'a> {
     quarantine: Quarantine,
     register_entries: Option<Register>,
     rows_per_file: HashMap<PathBuf, u64>,
-    /// Document numbers of the valid rows read.
+    /// Document numbers of the valid rows read that are open problems.
     documents: std::collections::HashSet<String>,
     /// Rows of the batches taken so far.
     rows_before: u64,
     /// Whether the dedupe index was sized for the whole input yet.
     reserved: bool,
+    /// Where the dedupe index spills.
+    scratch: PathBuf,
 }
 
 impl Collector<'_> {
@@ -289,14 +295,19 @@ impl Collector<'_> {
                     if g.unknown_type {
                         counts.uscc_unknown_type += 1;
                     }
-                    self.index.offer(
-                        g.id,
-                        Winner {
-                            updated: g.updated,
-                            seq,
-                            version: g.version,
-                        },
-                    );
+                    self.index
+                        .offer(
+                            g.id,
+                            Winner {
+                                updated: g.updated,
+                                seq,
+                                version: g.version,
+                            },
+                        )
+                        .map_err(|source| crate::snapshot::SnapshotError::Io {
+                            path: self.scratch.clone(),
+                            source,
+                        })?;
                     if let (Some(reg), Some((code, org, regno))) =
                         (self.register_entries.as_mut(), g.register)
                     {
@@ -367,13 +378,14 @@ pub(super) fn read(
         run_id: opts.run_id,
         spill_schema: spill.schema().clone(),
         counts: FeedCounts::default(),
-        index: DedupeIndex::default(),
+        index: DedupeIndex::spilling(spill.dir().join("dedupe"), opts.dedupe_budget),
         quarantine: Quarantine::new(store.quarantine_file(&feed.name, opts.run_id), opts.dry_run),
         register_entries: (ds.code == REGISTER_DATASET).then(Register::default),
         rows_per_file: HashMap::new(),
         documents: Default::default(),
         rows_before: 0,
         reserved: false,
+        scratch: spill.dir().join("dedupe"),
     };
     let map_cx = MapContext {
         feed,
@@ -382,6 +394,7 @@ pub(super) fn read(
         run_id: opts.run_id,
         spill_schema: spill.schema(),
         uscc_fields: &uscc_fields,
+        open_documents: opts.open_documents,
     };
     let (source, spilled) = std::thread::scope(|scope| -> Result<_, IngestError> {
         let (raw_tx, raw_rx) =

@@ -444,6 +444,8 @@ async fn ingest_one(
     } else {
         state.source_position(&feed.name).await?
     };
+    let open_documents = state.open_documents(&feed.name).await?;
+    let dedupe_budget = config.dedupe_budget;
     let (bar, progress) = progress_for(&feed.name);
     let (feed_c, store_c, run_c, base) = (
         feed.clone(),
@@ -469,6 +471,8 @@ async fn ingest_one(
                 window,
                 position,
                 cancel: Some(&cancel),
+                open_documents: &open_documents,
+                dedupe_budget,
             },
         )
     })

@@ -37,6 +37,11 @@ impl SpillDir {
         })
     }
 
+    /// The spill's directory (the dedupe index keeps its runs under it too).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The scratch layout's schema.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema

@@ -142,6 +142,22 @@ impl StateStore {
         Ok(())
     }
 
+    /// The document numbers (文书号) of a feed's open problems: the only ones a run needs
+    /// to notice among its valid rows (memory bounded by the problems, not the input).
+    pub async fn open_documents(&self, feed: &str) -> Result<std::collections::HashSet<String>> {
+        let rows = sqlx::query(
+            "SELECT identity FROM problems WHERE feed = ? AND status = 'open' AND identity LIKE 'wsh:%'",
+        )
+        .bind(feed)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<String, _>(0)[4..].to_string())
+            .collect())
+    }
+
     /// The problems, optionally of one feed and one status, in feed and first-seen order.
     pub async fn problems(&self, feed: Option<&str>, status: Option<&str>) -> Result<Vec<Problem>> {
         let rows = sqlx::query(
