@@ -82,6 +82,12 @@ pub struct GenLoadArgs {
     /// Write the incremental export that follows a history of this many rows.
     #[arg(long)]
     pub incremental_of: Option<u64>,
+    /// Rows in a scrambled order, not by decision date (as departments export them).
+    #[arg(long)]
+    pub unsorted: bool,
+    /// With --incremental-of: corrections and new records spread over every month of the history.
+    #[arg(long, requires = "incremental_of")]
+    pub spread: bool,
 }
 
 /// Where the fixtures go.
@@ -151,7 +157,11 @@ pub async fn simulate(a: SimulateArgs) -> anyhow::Result<i32> {
 
 /// `xinyong gen-load`.
 pub fn gen_load(a: GenLoadArgs) -> anyhow::Result<i32> {
-    devtools::loadgen::write_export(&a.out, a.rows, a.seed, a.incremental_of)
+    let order = devtools::loadgen::ExportOrder {
+        unsorted: a.unsorted,
+        spread: a.spread,
+    };
+    devtools::loadgen::write_export_as(&a.out, a.rows, a.seed, a.incremental_of, order)
         .with_context(|| format!("cannot write {}", a.out.display()))?;
     println!("wrote {} ({} rows)", a.out.display(), a.rows);
     Ok(0)

@@ -332,7 +332,26 @@ pub fn export_row(seed: u64, index: u64) -> PenaltyRow {
 /// A row of the incremental export: a new record (index beyond the history) or a
 /// correction of a recent one (new content, later 更新时间).
 pub fn incremental_row(seed: u64, history: u64, index: u64) -> PenaltyRow {
+    incremental_row_in(seed, history, index, false)
+}
+
+/// [`incremental_row`], or with `spread` a night whose corrections reach anywhere in the
+/// history and whose new records are dated across all its months.
+pub fn incremental_row_in(seed: u64, history: u64, index: u64, spread: bool) -> PenaltyRow {
     let mut rng = rng_for(seed, index, 3);
+    if spread {
+        if rng.random_range(0..10) < 3 && history > 0 {
+            let mut r = base_row(seed, rng.random_range(0..history), false);
+            r.content = format!("{}（更正）", r.content);
+            r.updated += 86_400 * 40;
+            return r;
+        }
+        let mut r = base_row(seed, history + index, true);
+        let day = chrono::NaiveDate::from_ymd_opt(2021, 1, 4).expect("a date")
+            + chrono::Days::new(rng.random_range(0..1450));
+        r.date = day.format("%Y-%m-%d").to_string();
+        return r;
+    }
     if rng.random_range(0..10) < 3 && history > 0 {
         let of = history - 1 - rng.random_range(0..history.min(50_000));
         let mut r = base_row(seed, of, false);
@@ -430,6 +449,46 @@ pub fn write_export(
     seed: u64,
     incremental_of: Option<u64>,
 ) -> std::io::Result<()> {
+    write_export_as(path, rows, seed, incremental_of, ExportOrder::default())
+}
+
+/// How an export's rows are laid out beyond their content.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportOrder {
+    /// Rows in a scrambled order, not by decision date (as real departmental exports
+    /// come): row `i` of the file is row `p(i)` of the sorted export, `p` a fixed
+    /// permutation.
+    pub unsorted: bool,
+    /// An incremental export spread over the whole history (see [`incremental_row_in`]).
+    pub spread: bool,
+}
+
+/// A permutation of `0..n`: `i → (a·i + c) mod n` with `a` coprime to `n`.
+fn scramble(n: u64) -> impl Fn(u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let mut a = (n / 2 + 0x9E37_79B9) % n.max(1);
+    while n > 1 && (a == 0 || gcd(a, n) != 1) {
+        a = (a + 1) % n;
+    }
+    let c = n / 3;
+    move |i| ((a as u128 * i as u128 + c as u128) % n.max(1) as u128) as u64
+}
+
+/// [`write_export`] with a layout.
+pub fn write_export_as(
+    path: &Path,
+    rows: u64,
+    seed: u64,
+    incremental_of: Option<u64>,
+    order: ExportOrder,
+) -> std::io::Result<()> {
+    let place = scramble(rows);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -441,8 +500,9 @@ pub fn write_export(
     text.push_str(HEADER);
     text.push_str("\r\n");
     for i in 0..rows {
+        let i = if order.unsorted { place(i) } else { i };
         let r = match incremental_of {
-            Some(h) => incremental_row(seed, h, i),
+            Some(h) => incremental_row_in(seed, h, i, order.spread),
             None => export_row(seed, i),
         };
         write_line(&mut text, &r);
@@ -462,6 +522,19 @@ pub fn write_export(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_scramble_is_a_permutation() {
+        for n in [0u64, 1, 2, 3, 10, 97, 1000, 4096] {
+            let p = scramble(n);
+            let mut seen: Vec<u64> = (0..n).map(&p).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+        let p = scramble(1000);
+        assert!((0..1000).filter(|i| p(*i) == *i).count() < 10, "scrambled");
+    }
+
     use super::*;
 
     #[test]
