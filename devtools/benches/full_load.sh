@@ -5,7 +5,11 @@
 # incremental case: a 1M-record history and a new export of 10k rows.
 #
 # Inputs are generated once (fixed seed) and cached under $BENCH_DIR
-# (default target/bench-data). BENCH_SIZES="100000 1000000" limits the sizes.
+# (default target/bench-data). BENCH_SIZES="100000 1000000" limits the sizes;
+# BENCH_UNSORTED_SIZES (default "1000000") the exports whose rows are not in
+# decision-date order, as departments' exports come (`gen-load --unsorted`). The nights
+# after the 1M history: 10k rows in two recent months, and 10k spread over every month
+# (`--spread`), each also as a share of the full load's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,12 +19,14 @@ SIZES=${BENCH_SIZES:-"100000 1000000 10000000"}
 MAPPINGS=$(pwd)/fixtures/bench/mappings
 mkdir -p "$DIR"
 
-input() { # rows [incremental_of] -> path of the cached export
-  local rows=$1 inc=${2:-}
-  local name="penalties-${rows}${inc:+-after-$inc}.csv"
+UNSORTED=${BENCH_UNSORTED_SIZES:-"1000000"}
+
+input() { # rows [incremental_of] [flag] -> path of the cached export
+  local rows=$1 inc=${2:-} flag=${3:-}
+  local name="penalties-${rows}${inc:+-after-$inc}${flag:+-${flag#--}}.csv"
   if [ ! -f "$DIR/inputs/$name" ]; then
     echo "generating $name ..." >&2
-    "$BIN" gen-load --rows "$rows" --out "$DIR/inputs/$name" ${inc:+--incremental-of "$inc"} >&2
+    "$BIN" gen-load --rows "$rows" --out "$DIR/inputs/$name" ${inc:+--incremental-of "$inc"} $flag >&2
   fi
   echo "$DIR/inputs/$name"
 }
@@ -45,14 +51,21 @@ measure() { # label rows run-dir
   wall=$(grep "Elapsed (wall clock)" "$run/time.txt" | awk '{print $NF}')
   rss=$(grep "Maximum resident set size" "$run/time.txt" | awk '{print $NF}')
   secs=$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  printf "%-28s %10s %9.2f %12.0f %10.1f\n" "$label" "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+  LAST_SECS=$secs
+  printf "%-32s %10s %9.2f %12.0f %10.1f%s\n" "$label" "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "${4:-}"
   grep -E "读取 read" "$run/summary.txt" | sed 's/^ */    /' >&2
 }
 
-printf "%-28s %10s %9s %12s %10s\n" "scenario" "rows" "wall s" "rows/s" "peak MiB"
+printf "%-32s %10s %9s %12s %10s\n" "scenario" "rows" "wall s" "rows/s" "peak MiB"
+FULL_1M=
 for n in $SIZES; do
   run=$(setup "full-$n" "$(input "$n")")
   measure "full load" "$n" "$run"
+  [ "$n" = 1000000 ] && FULL_1M=$LAST_SECS
+done
+for n in $UNSORTED; do
+  run=$(setup "unsorted-$n" "$(input "$n" "" --unsorted)")
+  measure "full load, unsorted" "$n" "$run"
 done
 
 # Incremental: the 1M full load's state is the history; a new 10k export arrives.
@@ -64,5 +77,14 @@ if [ -d "$DIR/runs/full-1000000/data" ]; then
   # The night's drop directory holds the new export only (read files are archived).
   rm "$run/input/export.csv"
   ln -s "$(realpath "$(input 10000 1000000)")" "$run/input/export-next.csv"
-  measure "incremental (1M + 10k)" 10000 "$run"
+  measure "night, 2 recent months (1M+10k)" 10000 "$run"
+  echo "    = $(echo "100 * $LAST_SECS / $FULL_1M" | bc -l | xargs printf "%.1f")% of the 1M full load" >&2
+  run="$DIR/runs/spread"
+  rm -rf "$run"
+  cp -r "$DIR/runs/full-1000000" "$run"
+  sed -i "s#^mappings = .*#mappings = \"$MAPPINGS\"#" "$run/xinyong.toml"
+  rm "$run/input/export.csv"
+  ln -s "$(realpath "$(input 10000 1000000 --spread)")" "$run/input/export-next.csv"
+  measure "night, spread over all months" 10000 "$run"
+  echo "    = $(echo "100 * $LAST_SECS / $FULL_1M" | bc -l | xargs printf "%.1f")% of the 1M full load" >&2
 fi

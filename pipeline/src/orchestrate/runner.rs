@@ -486,13 +486,10 @@ async fn ingest_one(
 /// document number or, without one, by its raw content.
 fn refused_rows(
     feed: &Feed,
-    out: &IngestOutput,
-) -> anyhow::Result<Vec<crate::state::problems::Refused>> {
+    path: &std::path::Path,
+    chunks: &tokio::sync::mpsc::Sender<Vec<crate::state::problems::Refused>>,
+) -> anyhow::Result<()> {
     use sha2::Digest;
-    let mut refused = Vec::new();
-    let Some(path) = &out.quarantine_file else {
-        return Ok(refused);
-    };
     crate::snapshot::read_batches(path, None, |b| {
         let col = |n: &str| crate::snapshot::required_str_col(&b, n);
         let (file, reason, field, value, raw) = (
@@ -503,6 +500,7 @@ fn refused_rows(
             col("raw")?,
         );
         let lines = crate::snapshot::u64_col(&b, "source_line");
+        let mut refused = Vec::with_capacity(b.num_rows());
         for i in 0..b.num_rows() {
             let raw_text = raw.value(i);
             let raw_json: serde_json::Value = serde_json::from_str(raw_text).unwrap_or_default();
@@ -527,9 +525,45 @@ fn refused_rows(
                 raw: raw_text.to_string(),
             });
         }
+        // The state side hung up: it failed, and says so itself.
+        let _ = chunks.blocking_send(refused);
         Ok(())
     })?;
-    Ok(refused)
+    Ok(())
+}
+
+/// Records the problems of a feed's quarantine file, read in chunks on a blocking
+/// thread while the state store takes them.
+async fn record_refused(
+    state: &StateStore,
+    feed: &Feed,
+    run_id: &str,
+    out: &IngestOutput,
+    reopen: bool,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let reader = out.quarantine_file.clone().map(|path| {
+        let feed = feed.clone();
+        tokio::task::spawn_blocking(move || refused_rows(&feed, &path, &tx))
+    });
+    let recorded = state
+        .record_problems(
+            &feed.name,
+            &feed.dataset.code,
+            &feed.source_unit,
+            run_id,
+            &mut rx,
+            &out.valid_documents,
+            reopen,
+        )
+        .await;
+    drop(rx);
+    if let Some(reader) = reader {
+        reader
+            .await
+            .context("the quarantine reader thread panicked")??;
+    }
+    Ok(recorded?)
 }
 
 /// Records that a feed failed (nothing of it is in the snapshot).
@@ -587,18 +621,7 @@ async fn record_feed_done(
     state
         .record_set_aside(run_id, &feed.name, &out.set_aside)
         .await?;
-    let refused = refused_rows(feed, out)?;
-    state
-        .record_problems(
-            &feed.name,
-            &feed.dataset.code,
-            &feed.source_unit,
-            run_id,
-            &refused,
-            &out.valid_documents,
-            opts.window.is_none(),
-        )
-        .await?;
+    record_refused(state, feed, run_id, out, opts.window.is_none()).await?;
     if let (Some(position), None) = (&out.checkpoint, opts.window) {
         state
             .save_source_position(&feed.name, run_id, position)

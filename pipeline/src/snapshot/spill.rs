@@ -12,6 +12,10 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
+/// Batches whose parts are gathered before they are written (each batch's rows are
+/// held until then: 16 batches of 2,048 rows, about 20 MiB).
+pub const GATHER_BATCHES: usize = 16;
+
 /// One feed's spill in one run.
 pub struct SpillDir {
     dir: PathBuf,
@@ -63,34 +67,62 @@ impl SpillDir {
     }
 
     /// Writes every (month, rows) part received until the sender hangs up; returns the
-    /// months written (the spill writer thread's body).
+    /// months written (the spill writer thread's body). An unsorted export splits each
+    /// batch over dozens of months: the parts are gathered for [`GATHER_BATCHES`] batches
+    /// and each month's written as one record batch, not as dozens of tiny ones.
     pub fn write_from(
         &self,
         parts: Receiver<Vec<(String, RecordBatch)>>,
     ) -> Result<Vec<String>, SnapshotError> {
         let mut files: BTreeMap<String, arrow_ipc::writer::FileWriter<File>> = BTreeMap::new();
+        let mut gathered: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+        let mut batches = 0usize;
         for batch in parts {
             for (month, b) in batch {
-                let w = match files.entry(month) {
-                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        let path = self.file(v.key());
-                        let f = File::create(&path).map_err(|source| SnapshotError::Io {
-                            path: path.clone(),
-                            source,
-                        })?;
-                        let w = arrow_ipc::writer::FileWriter::try_new(f, &self.schema)
-                            .map_err(self.format_err(&path))?;
-                        v.insert(w)
-                    }
-                };
-                w.write(&b).map_err(self.format_err(&self.dir))?;
+                gathered.entry(month).or_default().push(b);
+            }
+            batches += 1;
+            if batches >= GATHER_BATCHES {
+                self.flush(&mut files, &mut gathered)?;
+                batches = 0;
             }
         }
+        self.flush(&mut files, &mut gathered)?;
         for w in files.values_mut() {
             w.finish().map_err(self.format_err(&self.dir))?;
         }
         Ok(files.into_keys().collect())
+    }
+
+    /// Writes the gathered parts, one record batch a month.
+    fn flush(
+        &self,
+        files: &mut BTreeMap<String, arrow_ipc::writer::FileWriter<File>>,
+        gathered: &mut BTreeMap<String, Vec<RecordBatch>>,
+    ) -> Result<(), SnapshotError> {
+        for (month, parts) in std::mem::take(gathered) {
+            let w = match files.entry(month) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let path = self.file(v.key());
+                    let f = File::create(&path).map_err(|source| SnapshotError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let w = arrow_ipc::writer::FileWriter::try_new(f, &self.schema)
+                        .map_err(self.format_err(&path))?;
+                    v.insert(w)
+                }
+            };
+            let one = if parts.len() == 1 {
+                parts.into_iter().next().expect("one part")
+            } else {
+                arrow_select::concat::concat_batches(&self.schema, &parts)
+                    .map_err(self.format_err(&self.dir))?
+            };
+            w.write(&one).map_err(self.format_err(&self.dir))?;
+        }
+        Ok(())
     }
 
     /// Reads one month's spilled rows, batch by batch (nothing when none spilled).

@@ -66,10 +66,15 @@ pub struct Refused {
     pub raw: String,
 }
 
+/// Refused rows in one INSERT (15 parameters each).
+const ROWS_PER_INSERT: usize = 500;
+
 impl StateStore {
-    /// Records a run's refused rows and resolves the open problems whose decision the
-    /// run brought valid (`valid_documents`). A backfill (`reopen = false`) does not
-    /// reopen a problem already resolved.
+    /// Records a run's refused rows — received in chunks, so memory stays a chunk deep
+    /// however many a feed refuses — and resolves the open problems whose decision the
+    /// run brought valid (`valid_documents`), except those it refused again. All in one
+    /// transaction. A backfill (`reopen = false`) does not reopen a problem already
+    /// resolved.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_problems(
         &self,
@@ -77,45 +82,54 @@ impl StateStore {
         dataset: &str,
         source_unit: &str,
         run_id: &str,
-        refused: &[Refused],
+        refused: &mut tokio::sync::mpsc::Receiver<Vec<Refused>>,
         valid_documents: &std::collections::HashSet<String>,
         reopen: bool,
     ) -> Result<()> {
         let at = now();
         let mut tx = self.pool.begin().await.map_err(self.err())?;
-        for r in refused {
-            let sql = if reopen {
-                "INSERT INTO problems (feed, identity, dataset, source_unit, file, line, field, reason, value, raw, status, first_seen, first_run, last_seen, last_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11, ?12, ?11, ?12)
-                 ON CONFLICT (feed, identity) DO UPDATE SET file = ?5, line = ?6, field = ?7, reason = ?8, value = ?9, raw = ?10,
-                   last_seen = ?11, last_run = ?12, status = 'open', resolved_at = NULL, resolved_run = NULL"
-            } else {
-                "INSERT INTO problems (feed, identity, dataset, source_unit, file, line, field, reason, value, raw, status, first_seen, first_run, last_seen, last_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11, ?12, ?11, ?12)
-                 ON CONFLICT (feed, identity) DO UPDATE SET last_seen = ?11, last_run = ?12
-                   WHERE status = 'open'"
-            };
-            sqlx::query(sql)
-                .bind(feed)
-                .bind(&r.identity)
-                .bind(dataset)
-                .bind(source_unit)
-                .bind(&r.file)
-                .bind(r.line as i64)
-                .bind(&r.field)
-                .bind(&r.reason)
-                .bind(&r.value)
-                .bind(&r.raw)
-                .bind(&at)
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
+        let on_conflict = if reopen {
+            " ON CONFLICT (feed, identity) DO UPDATE SET file = excluded.file, line = excluded.line,
+               field = excluded.field, reason = excluded.reason, value = excluded.value, raw = excluded.raw,
+               last_seen = excluded.last_seen, last_run = excluded.last_run, status = 'open',
+               resolved_at = NULL, resolved_run = NULL"
+        } else {
+            " ON CONFLICT (feed, identity) DO UPDATE SET last_seen = excluded.last_seen,
+               last_run = excluded.last_run WHERE status = 'open'"
+        };
+        while let Some(chunk) = refused.recv().await {
+            // Many rows a statement (SQLite takes up to 32,766 parameters).
+            for rows in chunk.chunks(ROWS_PER_INSERT) {
+                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "INSERT INTO problems (feed, identity, dataset, source_unit, file, line, field, reason, value, raw, status, first_seen, first_run, last_seen, last_run) ",
+                );
+                q.push_values(rows, |mut b, r| {
+                    b.push_bind(feed)
+                        .push_bind(&r.identity)
+                        .push_bind(dataset)
+                        .push_bind(source_unit)
+                        .push_bind(&r.file)
+                        .push_bind(r.line as i64)
+                        .push_bind(&r.field)
+                        .push_bind(&r.reason)
+                        .push_bind(&r.value)
+                        .push_bind(&r.raw)
+                        .push_bind("open")
+                        .push_bind(&at)
+                        .push_bind(run_id)
+                        .push_bind(&at)
+                        .push_bind(run_id);
+                });
+                q.push(on_conflict);
+                q.build().execute(&mut *tx).await.map_err(self.err())?;
+            }
         }
+        // Open problems this run did not refuse again (their last run is an earlier one).
         let open: Vec<String> = sqlx::query(
-            "SELECT identity FROM problems WHERE feed = ? AND status = 'open' AND identity LIKE 'wsh:%'",
+            "SELECT identity FROM problems WHERE feed = ? AND status = 'open' AND identity LIKE 'wsh:%' AND last_run <> ?",
         )
         .bind(feed)
+        .bind(run_id)
         .fetch_all(&mut *tx)
         .await
         .map_err(self.err())?
@@ -123,9 +137,7 @@ impl StateStore {
         .map(|r| r.get(0))
         .collect();
         for identity in open {
-            let document = &identity[4..];
-            if valid_documents.contains(document) && !refused.iter().any(|r| r.identity == identity)
-            {
+            if valid_documents.contains(&identity[4..]) {
                 sqlx::query(
                     "UPDATE problems SET status = 'resolved', resolved_at = ?, resolved_run = ? WHERE feed = ? AND identity = ?",
                 )
