@@ -48,7 +48,7 @@ struct ConfigFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MemoryFile {
-    /// MiB of dedupe entries (40 bytes a row) kept in memory; default 64.
+    /// MiB of dedupe entries (40 bytes a row) kept in memory; default 48.
     dedupe_mib: u64,
 }
 
@@ -133,7 +133,7 @@ impl Config {
                     file: path.to_path_buf(),
                     line: 0,
                     message: format!(
-                        "[memory] dedupe_mib = {}: give 1 to 16384 (MiB; default 64)",
+                        "[memory] dedupe_mib = {}: give 1 to 16384 (MiB; default 48)",
                         m.dedupe_mib
                     ),
                 })

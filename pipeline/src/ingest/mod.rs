@@ -94,7 +94,7 @@ pub struct IngestOptions<'a> {
     /// noticed (the others are not kept, so memory does not grow with the input).
     pub open_documents: &'a HashSet<String>,
     /// Dedupe entries held in memory before they spill to scratch
-    /// ([`crate::stages::dedupe::DEFAULT_BUDGET`]: 64 MiB of them).
+    /// ([`crate::stages::dedupe::DEFAULT_BUDGET`]: 48 MiB of them).
     pub dedupe_budget: usize,
 }
 /// Ingests one feed. See the module comment for the passes.
@@ -145,6 +145,7 @@ pub fn ingest_feed(
         None => None,
     };
     previous::vanished(store, feed, &mut index, scope, &mut cmp)?;
+    index.drop_lookups();
     counts.vanished = cmp.vanished;
     counts.superseded += cmp.against.older;
     counts.unchanged = cmp.against.unchanged;

@@ -29,6 +29,9 @@ fn has_useful_statistics(name: &str) -> bool {
             .any(|s| name.ends_with(s))
 }
 
+/// Bytes a Parquet writer buffers before it closes the row group.
+const ROW_GROUP_BUFFER_BYTES: usize = 24 << 20;
+
 fn writer_props(schema: &SchemaRef) -> WriterProperties {
     let low_cardinality = |name: &str| {
         [
@@ -103,7 +106,15 @@ impl AtomicParquet {
         self.rows += batch.num_rows() as u64;
         self.writer
             .write(batch)
-            .map_err(|e| fmt_err(&self.tmp)(e.to_string()))
+            .map_err(|e| fmt_err(&self.tmp)(e.to_string()))?;
+        // A row group closes at 128k rows or at this many bytes buffered, whichever
+        // first: a writer's memory does not grow with its partition.
+        if self.writer.in_progress_size() > ROW_GROUP_BUFFER_BYTES {
+            self.writer
+                .flush()
+                .map_err(|e| fmt_err(&self.tmp)(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Rows written so far.

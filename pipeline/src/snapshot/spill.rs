@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
 /// Batches whose parts are gathered before they are written (each batch's rows are
-/// held until then: 16 batches of 2,048 rows, about 20 MiB).
-pub const GATHER_BATCHES: usize = 16;
+/// held until then: 8 batches of 2,048 rows, about 10 MiB).
+pub const GATHER_BATCHES: usize = 8;
 
 /// One feed's spill in one run.
 pub struct SpillDir {

@@ -62,8 +62,9 @@ impl Entry {
 /// Bytes an entry takes in memory.
 pub const ENTRY_MEMORY: usize = std::mem::size_of::<Entry>();
 
-/// Entries held in memory by default: 64 MiB of them.
-pub const DEFAULT_BUDGET: usize = (64 << 20) / ENTRY_MEMORY;
+/// Entries held in memory by default: 48 MiB of them (1.26 million: a million-row
+/// export dedupes in memory).
+pub const DEFAULT_BUDGET: usize = (48 << 20) / ENTRY_MEMORY;
 
 /// A row offered to the index.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +112,8 @@ pub struct DedupeIndex {
     shards: Vec<Shard>,
     /// The shard loaded into `entries`.
     loaded: usize,
+    /// No shard is loaded (after resolve, and after [`Self::drop_lookups`]).
+    loaded_none: bool,
     /// Bit `seq` set: the row read at `seq` is a winner still to be written.
     winners: Vec<u64>,
     resolved: bool,
@@ -130,6 +133,7 @@ impl Default for DedupeIndex {
             max_seq: 0,
             shards: Vec::new(),
             loaded: 0,
+            loaded_none: true,
             winners: Vec::new(),
             resolved: false,
             superseded: 0,
@@ -331,10 +335,16 @@ impl DedupeIndex {
                 self.entries = read_entries(&s.path)?;
                 let _ = std::fs::remove_file(&s.path);
             }
-        } else {
-            self.load_shard(0)?;
         }
+        // Shards are loaded when the comparison asks for them.
         Ok(())
+    }
+
+    /// Frees the lookups once the comparison with the previous snapshot is done: the
+    /// rewrite needs the winners' bitset only.
+    pub fn drop_lookups(&mut self) {
+        self.entries = Vec::new();
+        self.loaded_none = true;
     }
 
     /// How many id-range shards the winners are in (1 when they are in memory). The
@@ -345,7 +355,7 @@ impl DedupeIndex {
 
     /// Loads shard `k` for the lookups (a no-op when the winners are in memory).
     pub fn load_shard(&mut self, k: usize) -> std::io::Result<()> {
-        if self.shards.is_empty() || (k == self.loaded && !self.entries.is_empty()) {
+        if self.shards.is_empty() || (k == self.loaded && !self.loaded_none) {
             return Ok(());
         }
         let shard = self
@@ -355,6 +365,7 @@ impl DedupeIndex {
         self.entries = Vec::new();
         self.entries = read_entries(&shard.path)?;
         self.loaded = k;
+        self.loaded_none = false;
         Ok(())
     }
 
