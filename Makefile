@@ -14,7 +14,7 @@ run: ## Build and run the demo: fixtures → snapshot → both platform simulato
 test: ## The whole test suite: unit, property and end-to-end tests
 	$(CARGO) test --workspace
 
-bench: ## Penalties full load 100k/1M/10M + incremental, push of 50k records at 0%/30% faults (/usr/bin/time -v), then stage micro-benchmarks
+bench: ## Penalties full load 100k/1M/10M, 1M unsorted, nights (two recent months; spread over all months), push of 50k records at 0%/30% faults (/usr/bin/time -v), then stage micro-benchmarks
 	$(CARGO) build --release --bin xinyong
 	bash devtools/benches/full_load.sh
 	bash devtools/benches/push.sh
