@@ -56,27 +56,14 @@ impl Drop for Served {
     }
 }
 
-/// Runs the demo in a scratch directory; its configuration.
+/// Runs the demo in a scratch directory with all its feeds (its database and court
+/// API too: the demo sets them up) and its schedules, for the page's next runs; its
+/// configuration.
 fn demo(w: &Workdir) -> PathBuf {
-    let config = w.path().join("fixtures/demo/xinyong.toml");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::copy(Path::new(ROOT).join("fixtures/demo/xinyong.toml"), &config).unwrap();
-    // All the demo's feeds (its database and court API too: the demo sets them up) and
-    // its schedules, for the page's next runs.
     for dir in ["mappings", "schedules", "fixtures/sql"] {
-        std::fs::create_dir_all(w.path().join(dir)).unwrap();
-        for e in std::fs::read_dir(Path::new(ROOT).join(dir)).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), w.path().join(dir).join(e.file_name())).unwrap();
-        }
+        copy_dir(&Path::new(ROOT).join(dir), &w.path().join(dir));
     }
-    let o = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("demo")
-        .current_dir(w.path())
-        .output()
-        .unwrap();
+    let (config, o) = w.demo();
     assert_exit(&o, 0);
     config
 }

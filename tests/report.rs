@@ -379,16 +379,7 @@ fn screenshot(page: &Path, scratch: &Path) {
 #[test]
 fn the_demo_leaves_a_report_for_its_run() {
     let w = Workdir::new();
-    let config = w.path().join("fixtures/demo/xinyong.toml");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::copy(Path::new(ROOT).join("fixtures/demo/xinyong.toml"), &config).unwrap();
-    let o = std::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("demo")
-        .current_dir(w.path())
-        .output()
-        .unwrap();
+    let (_, o) = w.demo();
     assert_exit(&o, 0);
     let out = stdout(&o);
     let line = out

@@ -14,7 +14,7 @@ pub type Holdings = BTreeMap<(String, String), BTreeSet<(String, String, String)
 pub const BIN: &str = env!("CARGO_BIN_EXE_xinyong");
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -191,6 +191,22 @@ impl Workdir {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Runs `xinyong demo` here with a copy of the demo's configuration (at
+    /// `fixtures/demo/xinyong.toml`, as in the repository); its path and the output.
+    pub fn demo(&self) -> (PathBuf, Output) {
+        let config = self.path().join("fixtures/demo/xinyong.toml");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(ROOT).join("fixtures/demo/xinyong.toml"), &config).unwrap();
+        let o = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("demo")
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        (config, o)
     }
 
     /// Adds the housing bureau's SQL feed (`mappings/zjj_xzcf.toml`) with its SQLite

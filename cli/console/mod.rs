@@ -130,14 +130,12 @@ fn guarded(mut r: Response) -> Response {
 }
 
 fn failure(e: anyhow::Error) -> Response {
-    tracing::error!(error = %connectors::wire::describe(e.as_ref()), "console: cannot read the state");
+    let why = pipeline::domain::masking::mask_ids_in_text(&connectors::wire::describe(e.as_ref()));
+    tracing::error!(error = %why, "console: cannot read the state");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!(
-            "无法读取运行状态 cannot read the state: {}\n",
-            pipeline::domain::masking::mask_ids_in_text(&connectors::wire::describe(e.as_ref()))
-        ),
+        format!("无法读取运行状态 cannot read the state: {why}\n"),
     )
         .into_response()
 }

@@ -157,11 +157,6 @@ impl DedupeIndex {
         }
     }
 
-    /// Entries held in memory at most.
-    pub fn budget(&self) -> usize {
-        self.budget
-    }
-
     /// Records a valid row (an I/O error: a run could not be spilled).
     pub fn offer(&mut self, id: [u8; 16], w: Winner) -> std::io::Result<()> {
         debug_assert!(!self.resolved, "offer after resolve");
