@@ -14,9 +14,12 @@ run: ## Build and run the demo: fixtures → snapshot → both platform simulato
 test: ## The whole test suite: unit, property and end-to-end tests
 	$(CARGO) test --workspace
 
-bench: ## Penalties full load 100k/1M/10M, 1M unsorted, nights (two recent months; spread over all months), push of 50k records at 0%/30% faults (/usr/bin/time -v), then stage micro-benchmarks
+BENCH_VENV ?= $${CARGO_TARGET_DIR:-target}/bench-venv
+
+bench: ## Penalties full load 100k/1M/10M, 1M unsorted beside the polars peer (same run, output compared row for row), nights (two recent months; spread over all months), push of 50k records at 0%/30% faults (/usr/bin/time -v), then stage micro-benchmarks
 	$(CARGO) build --release --bin xinyong
-	bash devtools/benches/full_load.sh
+	python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install --quiet -r devtools/benches/peers/requirements.txt
+	BENCH_PYTHON=$(BENCH_VENV)/bin/python bash devtools/benches/full_load.sh
 	bash devtools/benches/push.sh
 	$(CARGO) bench -p devtools --bench stages
 

@@ -10,6 +10,12 @@
 # decision-date order, as departments' exports come (`gen-load --unsorted`). The nights
 # after the 1M history: 10k rows in two recent months, and 10k spread over every month
 # (`--spread`), each also as a share of the full load's wall time.
+#
+# The unsorted 1M export is also run through the polars peer (peers/polars_job.py, the
+# same job) right after xinyong, its output checked row for row against xinyong's
+# (peers/compare.py), and the two wall times compared. BENCH_PYTHON names the Python
+# with polars (`make bench` installs peers/requirements.txt into a venv); without one
+# the peer is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -63,9 +69,28 @@ for n in $SIZES; do
   measure "full load" "$n" "$run"
   [ "$n" = 1000000 ] && FULL_1M=$LAST_SECS
 done
+PY=${BENCH_PYTHON:-}
+PEERS=$(pwd)/devtools/benches/peers
 for n in $UNSORTED; do
-  run=$(setup "unsorted-$n" "$(input "$n" "" --unsorted)")
+  export_file=$(input "$n" "" --unsorted)
+  run=$(setup "unsorted-$n" "$export_file")
   measure "full load, unsorted" "$n" "$run"
+  ours=$LAST_SECS
+  [ "$n" = 1000000 ] && [ -z "$FULL_1M" ] && FULL_1M=$LAST_SECS
+  if [ -n "$PY" ] && "$PY" -c "import polars, polars_hash" 2>/dev/null; then
+    peer="$DIR/runs/polars-$n"
+    rm -rf "$peer"
+    /usr/bin/time -v "$PY" "$PEERS/polars_job.py" "$export_file" "$peer" > "$DIR/runs/polars-$n.txt" 2> "$DIR/runs/polars-$n.time" || {
+      echo "the polars peer failed:"; cat "$DIR/runs/polars-$n.txt" "$DIR/runs/polars-$n.time"; exit 1; }
+    wall=$(grep "Elapsed (wall clock)" "$DIR/runs/polars-$n.time" | awk '{print $NF}')
+    rss=$(grep "Maximum resident set size" "$DIR/runs/polars-$n.time" | awk '{print $NF}')
+    secs=$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    printf "%-32s %10s %9.2f %12.0f %10.1f\n" "  polars peer, same job" "$n" "$secs" "$(echo "$n / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+    echo "    xinyong/polars wall = $(echo "$ours / $secs" | bc -l | xargs printf "%.2f")× (goal ≤ 0.33×)" >&2
+    "$PY" "$PEERS/compare.py" "$run/data" "$peer" >&2 || { echo "the peer's output differs from xinyong's"; exit 1; }
+  else
+    echo "    (no polars: set BENCH_PYTHON, or run make bench, to time the polars peer)" >&2
+  fi
 done
 
 # Incremental: the 1M full load's state is the history; a new 10k export arrives.
