@@ -158,7 +158,7 @@ pub fn ingest_feed(
     let mut snapshot_written = false;
     if (!index.is_empty() || counts.vanished > 0) && !opts.dry_run {
         let mut months: Vec<String> = spilled_months;
-        months.extend(cmp.replaced_months);
+        months.extend(cmp.replaced_months.iter().cloned());
         months.sort();
         months.dedup();
         write_snapshot(
@@ -175,6 +175,7 @@ pub fn ingest_feed(
                     run_id: opts.run_id,
                 },
                 months: &months,
+                holding_replaced: &cmp.replaced_months,
             },
             &index,
             &cmp.against.replaced,

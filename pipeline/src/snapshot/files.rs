@@ -32,7 +32,7 @@ fn has_useful_statistics(name: &str) -> bool {
 /// Bytes a Parquet writer buffers before it closes the row group.
 const ROW_GROUP_BUFFER_BYTES: usize = 24 << 20;
 
-fn writer_props(schema: &SchemaRef) -> WriterProperties {
+pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
     let low_cardinality = |name: &str| {
         [
             "feed",
@@ -134,16 +134,22 @@ impl AtomicParquet {
             .writer
             .into_inner()
             .map_err(|e| fmt_err(&self.tmp)(e.to_string()))?;
-        file.sync_all().map_err(io_err(&self.tmp))?;
-        std::fs::rename(&self.tmp, &self.dest).map_err(io_err(&self.dest))?;
-        sync_dir(self.dest.parent().expect("a parent"));
+        fsync_and_rename(file, &self.tmp, &self.dest)?;
         Ok(self.rows)
     }
 }
 
+/// Publishes a file written under `tmp`: fsync, rename over `dest`, fsync the directory.
+pub(super) fn fsync_and_rename(file: File, tmp: &Path, dest: &Path) -> Result<()> {
+    file.sync_all().map_err(io_err(tmp))?;
+    std::fs::rename(tmp, dest).map_err(io_err(dest))?;
+    sync_dir(dest.parent().expect("a parent"));
+    Ok(())
+}
+
 /// The temporary name a file is written under before its rename: hidden (a leading
 /// dot), so pyarrow, DuckDB and Spark skip it if a crash leaves it behind.
-fn hidden_tmp(dest: &Path) -> PathBuf {
+pub(super) fn hidden_tmp(dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

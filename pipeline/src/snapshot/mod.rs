@@ -14,11 +14,14 @@
 //!
 //! The rooms: [`layout`] (columns, row building), [`files`] (Parquet writer settings, atomic files, reading),
 //! [`manifest`], [`spill`] (a run's scratch files by month), [`rewrite`] (partitions
-//! rewritten with a run's winners, then the manifest), [`quarantine`] (rejected rows).
+//! rewritten with a run's winners, then the manifest), `patch` (a partition patched with
+//! a few changes: unchanged row groups and columns copied as encoded), [`quarantine`]
+//! (rejected rows).
 
 pub mod files;
 pub mod layout;
 pub mod manifest;
+mod patch;
 pub mod quarantine;
 pub mod rewrite;
 pub mod spill;

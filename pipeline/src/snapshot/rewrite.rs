@@ -1,6 +1,7 @@
-//! Publishing a run's records: each affected month partition is rewritten — its
-//! previous rows minus the replaced records, then the run's winners for that month —
-//! written beside its final name and renamed into place; then the manifest. Partitions
+//! Publishing a run's records: each affected month partition is patched when the run
+//! changes little of it (`super::patch`), else rewritten — its previous rows minus the
+//! replaced records, then the run's winners for that month — written beside its final
+//! name and renamed into place; then the manifest. Partitions
 //! are independent, so two writers encode them side by side.
 
 use super::spill::SpillDir;
@@ -30,6 +31,8 @@ pub struct SpillFiles<'a> {
     pub from: Provenance<'a>,
     /// Months to rewrite: those with spilled rows and those holding replaced records.
     pub months: &'a [String],
+    /// The months holding replaced records (the others only gain records).
+    pub holding_replaced: &'a HashSet<String>,
 }
 
 /// Rewrites the affected month partitions: each one's previous rows minus the replaced
@@ -65,8 +68,9 @@ pub fn write_snapshot(
                         let Some(month) = queue.lock().expect("not poisoned").next() else {
                             break;
                         };
+                        let before = manifest.partitions.iter().find(|p| &p.month == month);
                         let entry = write_partition(
-                            store, ds, month, run_id, schema, spill, index, replaced,
+                            store, ds, month, run_id, schema, spill, index, replaced, before,
                         )?;
                         done.push((month.clone(), entry));
                     }
@@ -113,8 +117,29 @@ fn write_partition(
     spill: &SpillFiles<'_>,
     index: &DedupeIndex,
     replaced: &HashSet<[u8; 16]>,
+    before: Option<&PartitionEntry>,
 ) -> Result<Option<PartitionEntry>, SnapshotError> {
     let dest = store.partition_file(ds, month);
+    let entry = |rows, rows_by_feed| PartitionEntry {
+        month: month.to_string(),
+        file: format!("month={month}/data.parquet"),
+        rows,
+        rows_by_feed,
+        run_id: run_id.to_string(),
+    };
+    // A few changes to a large partition: patched, its unchanged parts copied as encoded.
+    if let Some(p) = super::patch::patch_partition(
+        &dest,
+        month,
+        schema,
+        spill.spill,
+        &spill.from,
+        index,
+        Some(replaced).filter(|_| spill.holding_replaced.contains(month)),
+        before,
+    )? {
+        return Ok(Some(entry(p.rows, p.rows_by_feed)));
+    }
     let mut out = AtomicParquet::create(&dest, schema.clone())?;
     let mut by_feed: BTreeMap<String, u64> = BTreeMap::new();
     let mut count_feeds = |b: &RecordBatch| {
@@ -157,11 +182,5 @@ fn write_partition(
         return Ok(None);
     }
     let rows = out.publish()?;
-    Ok(Some(PartitionEntry {
-        month: month.to_string(),
-        file: format!("month={month}/data.parquet"),
-        rows,
-        rows_by_feed: by_feed,
-        run_id: run_id.to_string(),
-    }))
+    Ok(Some(entry(rows, by_feed)))
 }

@@ -1,0 +1,307 @@
+//! A month partition patched rather than rewritten: a night that corrects a few records
+//! of every month must not decode and encode the whole history again. The partition's
+//! row groups are copied as they are, byte for byte, where the run changed none of their
+//! records; in a row group that holds changed records, a corrected record keeps its place
+//! and only the columns whose values changed are encoded anew (the others — the key,
+//! most fields — are copied as encoded); records that left the month are dropped from
+//! their row group; the month's new records follow as a row group of their own. The file
+//! is a new file all the same (written beside its name, fsynced, renamed), so readers
+//! still see the partition old or new, never half of one.
+//!
+//! Small row groups pile up night after night: past [`MAX_ROW_GROUPS`] the partition is
+//! rewritten whole instead (compaction), as it is when the run brings more than a quarter
+//! of the month's records, or when the file was written under another schema.
+
+use super::files::{fsync_and_rename, hidden_tmp, writer_props};
+use super::spill::SpillDir;
+use super::{filter, required_str_col, spill_to_snapshot, u64_col, PartitionEntry, Provenance};
+use super::{fmt_err, io_err, Result, SnapshotError};
+use crate::domain::identity::pack_id;
+use crate::stages::dedupe::DedupeIndex;
+use arrow_array::{Array, ArrayRef, StringArray};
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::arrow_writer::compute_leaves;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::writer::SerializedFileWriter;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::Path;
+
+/// Row groups a partition may hold before a patch compacts it (rewrites it whole).
+pub const MAX_ROW_GROUPS: usize = 16;
+
+/// What a month's partition becomes.
+pub(super) struct Patched {
+    pub rows: u64,
+    pub rows_by_feed: BTreeMap<String, u64>,
+}
+
+/// Patches `dest` (the partition of `month`) with the run's winners of that month,
+/// dropping the `replaced` records that are not among them (`None`: the month holds no
+/// replaced record, so its rows are copied without a look). `None` when the partition
+/// should be rewritten whole instead (see the module comment); nothing is written then.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn patch_partition(
+    dest: &Path,
+    month: &str,
+    schema: &SchemaRef,
+    spill: &SpillDir,
+    from: &Provenance<'_>,
+    index: &DedupeIndex,
+    replaced: Option<&HashSet<[u8; 16]>>,
+    before: Option<&PartitionEntry>,
+) -> Result<Option<Patched>> {
+    let Some(before) = before.filter(|b| !b.rows_by_feed.is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = match std::fs::read(dest) {
+        Ok(b) => Bytes::from(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(dest)(e)),
+    };
+    let fe = |e: parquet::errors::ParquetError| fmt_err(dest)(e.to_string());
+    let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new().with_page_index(true))
+        .map_err(fe)?;
+    let pq = meta.metadata().clone();
+    let old_rows: i64 = pq.row_groups().iter().map(|g| g.num_rows()).sum();
+    if meta.schema().fields() != schema.fields()
+        || pq.num_row_groups() >= MAX_ROW_GROUPS
+        || old_rows as u64 != before.rows
+    {
+        return Ok(None);
+    }
+    // The run's winners of the month, in the snapshot's layout.
+    let mut parts = Vec::new();
+    spill.read_month(month, |b| {
+        let seqs = u64_col(&b, "_seq").ok_or_else(|| SnapshotError::Format {
+            path: dest.to_path_buf(),
+            message: "the spill has no _seq column".into(),
+        })?;
+        let keep: Vec<bool> = (0..b.num_rows())
+            .map(|i| index.is_winner(seqs.value(i)))
+            .collect();
+        parts.push(spill_to_snapshot(&filter(&b, keep), schema, from));
+        Ok(())
+    })?;
+    let run = arrow_select::concat::concat_batches(schema, &parts)
+        .map_err(|e| fmt_err(dest)(e.to_string()))?;
+    drop(parts);
+    if run.num_rows() as i64 * 4 > old_rows {
+        return Ok(None);
+    }
+    let run_ids = required_str_col(&run, "record_id")?;
+    let run_at: HashMap<[u8; 16], usize> = (0..run.num_rows())
+        .map(|i| (pack_id(run_ids.value(i)), i))
+        .collect();
+    let mut placed = vec![false; run.num_rows()];
+
+    let record_id = schema.index_of("record_id").map_err(|e| fmt_err(dest)(e.to_string()))?;
+    let feed_at = schema.index_of("feed").map_err(|e| fmt_err(dest)(e.to_string()))?;
+    let mut by_feed = before.rows_by_feed.clone();
+    let run_feeds = required_str_col(&run, "feed")?;
+
+    let tmp = hidden_tmp(dest);
+    let file = File::create(&tmp).map_err(io_err(&tmp))?;
+    let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_props(schema)))
+        .map_err(fe)?;
+    let (mut out, factory) = writer.into_serialized_writer().map_err(fe)?;
+    let (mut written_rows, mut groups) = (0u64, 0usize);
+    let read_column = |g: usize, c: usize| -> Result<ArrayRef> {
+        let mask = ProjectionMask::leaves(pq.file_metadata().schema_descr(), [c]);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
+            .with_row_groups(vec![g])
+            .with_projection(mask)
+            .with_batch_size(pq.row_group(g).num_rows().max(1) as usize)
+            .build()
+            .map_err(fe)?;
+        let mut arrays = Vec::new();
+        for b in reader {
+            arrays.push(b.map_err(|e| fmt_err(dest)(e.to_string()))?.column(0).clone());
+        }
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        arrow_select::concat::concat(&refs).map_err(|e| fmt_err(dest)(e.to_string()))
+    };
+    let result = (|| -> Result<()> {
+        for g in 0..pq.num_row_groups() {
+            let Some(replaced) = replaced else {
+                // Nothing of the month is replaced: every row group as it is.
+                written_rows += copy_row_group(&mut out, &bytes, &pq, g).map_err(fe)?;
+                groups += 1;
+                continue;
+            };
+            let ids = read_column(g, record_id)?;
+            let ids = ids
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| fmt_err(dest)("record_id is not text".into()))?;
+            // The row group's rows as they will be: (0, old row) kept, (1, run row) a
+            // correction in the old row's place; the others are dropped.
+            let mut plan: Vec<(usize, usize)> = Vec::with_capacity(ids.len());
+            let (mut patched, mut dropped) = (Vec::new(), 0usize);
+            for i in 0..ids.len() {
+                let id = pack_id(ids.value(i));
+                match run_at.get(&id) {
+                    Some(&j) if !placed[j] => {
+                        placed[j] = true;
+                        patched.push((i, j));
+                        plan.push((1, j));
+                    }
+                    _ if replaced.contains(&id) || run_at.contains_key(&id) => dropped += 1,
+                    _ => plan.push((0, i)),
+                }
+            }
+            let rows = pq.row_group(g).num_rows() as usize;
+            if patched.is_empty() && dropped == 0 {
+                written_rows += copy_row_group(&mut out, &bytes, &pq, g).map_err(fe)?;
+                groups += 1;
+                continue;
+            }
+            // The old rows that leave: their feeds' counts go down.
+            let mut stays = vec![false; rows];
+            for p in &plan {
+                if let (0, i) = *p {
+                    stays[i] = true;
+                }
+            }
+            let old_feeds = read_column(g, feed_at)?;
+            if let Some(f) = old_feeds.as_any().downcast_ref::<StringArray>() {
+                for i in (0..rows).filter(|i| !stays[*i] && f.is_valid(*i)) {
+                    if let Some(n) = by_feed.get_mut(f.value(i)) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
+            if plan.is_empty() {
+                // Every record of the row group left it.
+                continue;
+            }
+            let mut rg = out.next_row_group().map_err(fe)?;
+            let writers = factory.create_column_writers(groups).map_err(fe)?;
+            for ((c, field), mut w) in schema.fields().iter().enumerate().zip(writers) {
+                if c == record_id && dropped == 0 {
+                    rg.append_column(&bytes, copied(&pq, g, c)).map_err(fe)?;
+                    continue;
+                }
+                let old = if c == feed_at { old_feeds.clone() } else { read_column(g, c)? };
+                let new_col = run.column(c);
+                let same = dropped == 0
+                    && patched
+                        .iter()
+                        .all(|&(i, j)| same_value(old.as_ref(), i, new_col.as_ref(), j));
+                if same {
+                    rg.append_column(&bytes, copied(&pq, g, c)).map_err(fe)?;
+                    continue;
+                }
+                let merged = arrow_select::interleave::interleave(
+                    &[old.as_ref(), new_col.as_ref()],
+                    &plan,
+                )
+                .map_err(|e| fmt_err(dest)(e.to_string()))?;
+                for leaf in compute_leaves(field, &merged).map_err(fe)? {
+                    w.write(&leaf).map_err(fe)?;
+                }
+                w.close()
+                    .map_err(fe)?
+                    .append_to_row_group(&mut rg)
+                    .map_err(fe)?;
+            }
+            groups += 1;
+            rg.close().map_err(fe)?;
+            written_rows += plan.len() as u64;
+        }
+        // The month's new records: a row group of their own.
+        let fresh: Vec<u32> = (0..run.num_rows() as u32).filter(|j| !placed[*j as usize]).collect();
+        if !fresh.is_empty() {
+            let take = arrow_array::UInt32Array::from(fresh);
+            let rows = arrow_select::take::take_record_batch(&run, &take)
+                .map_err(|e| fmt_err(dest)(e.to_string()))?;
+            let mut rg = out.next_row_group().map_err(fe)?;
+            let writers = factory.create_column_writers(groups).map_err(fe)?;
+            for ((field, col), mut w) in schema.fields().iter().zip(rows.columns()).zip(writers) {
+                for leaf in compute_leaves(field, col).map_err(fe)? {
+                    w.write(&leaf).map_err(fe)?;
+                }
+                w.close().map_err(fe)?.append_to_row_group(&mut rg).map_err(fe)?;
+            }
+            rg.close().map_err(fe)?;
+            written_rows += rows.num_rows() as u64;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        drop(out);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    for j in 0..run.num_rows() {
+        *by_feed.entry(run_feeds.value(j).to_string()).or_default() += 1;
+    }
+    by_feed.retain(|_, n| *n > 0);
+    let file = out.into_inner().map_err(fe)?;
+    fsync_and_rename(file, &tmp, dest)?;
+    Ok(Some(Patched {
+        rows: written_rows,
+        rows_by_feed: by_feed,
+    }))
+}
+
+/// Copies row group `g` of the old file as it is encoded; its row count.
+fn copy_row_group(
+    out: &mut SerializedFileWriter<File>,
+    bytes: &Bytes,
+    pq: &ParquetMetaData,
+    g: usize,
+) -> parquet::errors::Result<u64> {
+    let mut rg = out.next_row_group()?;
+    for c in 0..pq.row_group(g).num_columns() {
+        rg.append_column(bytes, copied(pq, g, c))?;
+    }
+    rg.close()?;
+    Ok(pq.row_group(g).num_rows() as u64)
+}
+
+/// The close result that lets a row group writer splice column `c` of row group `g` in
+/// as it is encoded (its page locations carried over; no column index).
+fn copied(pq: &ParquetMetaData, g: usize, c: usize) -> ColumnCloseResult {
+    let chunk = pq.row_group(g).column(c).clone();
+    let offset_index = pq.offset_index().and_then(|oi| oi.get(g)?.get(c)).map(|o| {
+        parquet::format::OffsetIndex::new(
+            o.page_locations.clone(),
+            o.unencoded_byte_array_data_bytes.clone(),
+        )
+    });
+    ColumnCloseResult {
+        bytes_written: chunk.compressed_size() as u64,
+        rows_written: pq.row_group(g).num_rows() as u64,
+        metadata: chunk,
+        bloom_filter: None,
+        column_index: None,
+        offset_index,
+    }
+}
+
+/// Whether row `i` of `a` and row `j` of `b` hold the same value (text or number).
+fn same_value(a: &dyn Array, i: usize, b: &dyn Array, j: usize) -> bool {
+    if a.is_null(i) || b.is_null(j) {
+        return a.is_null(i) == b.is_null(j);
+    }
+    if let (Some(x), Some(y)) = (
+        a.as_any().downcast_ref::<StringArray>(),
+        b.as_any().downcast_ref::<StringArray>(),
+    ) {
+        return x.value(i) == y.value(j);
+    }
+    if let (Some(x), Some(y)) = (
+        a.as_any().downcast_ref::<arrow_array::UInt64Array>(),
+        b.as_any().downcast_ref::<arrow_array::UInt64Array>(),
+    ) {
+        return x.value(i) == y.value(j);
+    }
+    false
+}
