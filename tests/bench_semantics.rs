@@ -361,3 +361,133 @@ fn a_dedupe_index_on_scratch_decides_as_in_memory() {
     );
     assert_eq!(in_memory, spilled);
 }
+
+/// A night that corrects and adds records in every month patches the month partitions
+/// (unchanged row groups and columns copied as encoded) and leaves exactly what
+/// rewriting them whole leaves (`[snapshot] patch_row_groups = 0`): every record's
+/// version, winning line, update time and fields, and the manifest's counts — over two
+/// nights, the second patching partitions the first already patched.
+#[test]
+fn a_patched_night_leaves_what_a_rewrite_leaves() {
+    let inputs = tempfile::tempdir().unwrap();
+    let files = [
+        inputs.path().join("full.csv"),
+        inputs.path().join("night1.csv"),
+        inputs.path().join("night2.csv"),
+    ];
+    let spread = devtools::loadgen::ExportOrder {
+        unsorted: true,
+        spread: true,
+    };
+    devtools::loadgen::write_export_as(&files[0], 60_000, 5, None, Default::default()).unwrap();
+    devtools::loadgen::write_export_as(&files[1], 3_000, 5, Some(60_000), spread).unwrap();
+    devtools::loadgen::write_export_as(&files[2], 3_000, 6, Some(63_000), spread).unwrap();
+    let mappings = std::path::Path::new(ROOT).join("fixtures/bench/mappings");
+    let columns = [
+        "record_id",
+        "version",
+        "source_line",
+        "updated_at",
+        "feed",
+        "CF_NR",
+        "CF_JDRQ",
+        "CF_XDR_MC",
+    ];
+    let run = |snapshot: &str| {
+        let w = Workdir::new();
+        std::fs::write(
+            w.config(),
+            format!(
+                "data_dir = \"data\"\nmappings = \"{}\"\n{snapshot}",
+                mappings.display()
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(w.path().join("input")).unwrap();
+        let mut seen = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            std::fs::copy(file, w.path().join("input").join(format!("export-{i}.csv"))).unwrap();
+            let o = w.xinyong(&["run", "--no-push"]);
+            assert!(o.status.code().unwrap_or(2) < 2, "{}", stderr(&o));
+            let counts = w.latest_report()["feeds"][0]["counts"].clone();
+            let mut records = BTreeMap::new();
+            let store = pipeline::snapshot::SnapshotStore::new(&w.data());
+            store
+                .read_dataset("xzcf", Some(&columns), |b| {
+                    let lines = pipeline::snapshot::u64_col(&b, "source_line").unwrap();
+                    for r in 0..b.num_rows() {
+                        let text: Vec<Option<String>> = columns
+                            .iter()
+                            .filter(|c| **c != "source_line")
+                            .map(|c| {
+                                let a = pipeline::snapshot::str_col(&b, c).unwrap();
+                                a.is_valid(r).then(|| a.value(r).to_string())
+                            })
+                            .collect();
+                        let before =
+                            records.insert(text[0].clone().unwrap(), (lines.value(r), text));
+                        assert!(before.is_none(), "a record twice in the snapshot");
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let manifest: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(w.data().join("snapshot/dataset=xzcf/_manifest.json"))
+                    .unwrap(),
+            )
+            .unwrap();
+            let partitions: Vec<_> = manifest["partitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["month"].clone(),
+                        p["rows"].clone(),
+                        p["rows_by_feed"].clone(),
+                    )
+                })
+                .collect();
+            seen.push((counts, records, partitions));
+        }
+        let groups: Vec<usize> = std::fs::read_dir(w.data().join("snapshot/dataset=xzcf"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| {
+                let f = std::fs::File::open(e.path().join("data.parquet")).unwrap();
+                parquet::file::reader::FileReader::metadata(
+                    &parquet::file::serialized_reader::SerializedFileReader::new(f).unwrap(),
+                )
+                .num_row_groups()
+            })
+            .collect();
+        (seen, groups)
+    };
+    let (patched, groups) = run("");
+    let (rewritten, whole) = run("[snapshot]\npatch_row_groups = 0\n");
+    assert!(
+        patched[1].0["changed"].as_u64().unwrap() > 100,
+        "{}",
+        patched[1].0
+    );
+    assert!(
+        groups.iter().any(|g| *g > 1),
+        "nights patched partitions (a row group of their own for new records): {groups:?}"
+    );
+    assert!(whole.iter().all(|g| *g == 1), "{whole:?}");
+    for night in 0..3 {
+        assert_eq!(
+            patched[night].0, rewritten[night].0,
+            "counts of run {night}"
+        );
+        assert_eq!(
+            patched[night].2, rewritten[night].2,
+            "manifest of run {night}"
+        );
+        assert!(
+            patched[night].1 == rewritten[night].1,
+            "records of run {night} differ"
+        );
+    }
+}

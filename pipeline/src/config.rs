@@ -42,6 +42,17 @@ struct ConfigFile {
     /// Memory limits of a run.
     #[serde(default)]
     memory: Option<MemoryFile>,
+    /// How snapshot partitions are written.
+    #[serde(default)]
+    snapshot: Option<SnapshotFile>,
+}
+
+/// `[snapshot]`: how a run writes the month partitions it changes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotFile {
+    /// Row groups a partition may hold and still be patched (0: always rewrite whole).
+    patch_row_groups: usize,
 }
 
 /// `[memory]`: what a feed's run may hold in memory before it spills to scratch.
@@ -75,6 +86,9 @@ pub struct Config {
     pub retention: Option<crate::orchestrate::retention::Retention>,
     /// Dedupe entries a feed's run keeps in memory before spilling (`[memory] dedupe_mib`).
     pub dedupe_budget: usize,
+    /// Row groups a month partition may hold and still be patched rather than
+    /// rewritten whole (`[snapshot] patch_row_groups`, default 16; 0: always rewrite).
+    pub patch_row_groups: usize,
 }
 
 impl Config {
@@ -139,6 +153,20 @@ impl Config {
                 })
             }
         };
+        let patch_row_groups = match &raw.snapshot {
+            None => crate::snapshot::DEFAULT_PATCH_ROW_GROUPS,
+            Some(s) if s.patch_row_groups <= 1024 => s.patch_row_groups,
+            Some(s) => {
+                return Err(MappingError {
+                    file: path.to_path_buf(),
+                    line: 0,
+                    message: format!(
+                        "[snapshot] patch_row_groups = {}: give 0 to 1024 (default 16; 0 rewrites every changed partition whole)",
+                        s.patch_row_groups
+                    ),
+                })
+            }
+        };
         let mut names = std::collections::HashSet::new();
         for p in &raw.platform {
             if let Err(message) = p.check_limits() {
@@ -175,6 +203,7 @@ impl Config {
             alerts: raw.alert,
             retention: raw.retention,
             dedupe_budget,
+            patch_row_groups,
         })
     }
 

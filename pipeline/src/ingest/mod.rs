@@ -96,6 +96,8 @@ pub struct IngestOptions<'a> {
     /// Dedupe entries held in memory before they spill to scratch
     /// ([`crate::stages::dedupe::DEFAULT_BUDGET`]: 48 MiB of them).
     pub dedupe_budget: usize,
+    /// Row groups a month partition may hold and still be patched (0: rewrite whole).
+    pub patch_row_groups: usize,
 }
 /// Ingests one feed. See the module comment for the passes.
 pub fn ingest_feed(
@@ -176,6 +178,7 @@ pub fn ingest_feed(
                 },
                 months: &months,
                 holding_replaced: &cmp.replaced_months,
+                patch_row_groups: opts.patch_row_groups,
             },
             &index,
             &cmp.against.replaced,

@@ -446,6 +446,7 @@ async fn ingest_one(
     };
     let open_documents = state.open_documents(&feed.name).await?;
     let dedupe_budget = config.dedupe_budget;
+    let patch_row_groups = config.patch_row_groups;
     let (bar, progress) = progress_for(&feed.name);
     let (feed_c, store_c, run_c, base) = (
         feed.clone(),
@@ -473,6 +474,7 @@ async fn ingest_one(
                 cancel: Some(&cancel),
                 open_documents: &open_documents,
                 dedupe_budget,
+                patch_row_groups,
             },
         )
     })

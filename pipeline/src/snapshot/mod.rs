@@ -29,6 +29,7 @@ pub mod spill;
 pub use files::{file_sha256, read_batches, sweep_leftovers, write_atomic, AtomicParquet};
 pub use layout::*;
 pub use manifest::{Manifest, PartitionEntry};
+pub use patch::DEFAULT_PATCH_ROW_GROUPS;
 
 use crate::domain::identity::pack_id;
 use crate::stages::resolve::Register;

@@ -8,7 +8,8 @@
 //! is a new file all the same (written beside its name, fsynced, renamed), so readers
 //! still see the partition old or new, never half of one.
 //!
-//! Small row groups pile up night after night: past [`MAX_ROW_GROUPS`] the partition is
+//! Small row groups pile up night after night: past `[snapshot] patch_row_groups`
+//! ([`DEFAULT_PATCH_ROW_GROUPS`]) the partition is
 //! rewritten whole instead (compaction), as it is when the run brings more than a quarter
 //! of the month's records, or when the file was written under another schema.
 
@@ -22,7 +23,8 @@ use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
 use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
@@ -33,8 +35,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 
-/// Row groups a partition may hold before a patch compacts it (rewrites it whole).
-pub const MAX_ROW_GROUPS: usize = 16;
+/// Row groups a partition may hold and still be patched; past them it is rewritten
+/// whole (compacted).
+pub const DEFAULT_PATCH_ROW_GROUPS: usize = 16;
 
 /// What a month's partition becomes.
 pub(super) struct Patched {
@@ -56,6 +59,7 @@ pub(super) fn patch_partition(
     index: &DedupeIndex,
     replaced: Option<&HashSet<[u8; 16]>>,
     before: Option<&PartitionEntry>,
+    max_row_groups: usize,
 ) -> Result<Option<Patched>> {
     let Some(before) = before.filter(|b| !b.rows_by_feed.is_empty()) else {
         return Ok(None);
@@ -71,7 +75,7 @@ pub(super) fn patch_partition(
     let pq = meta.metadata().clone();
     let old_rows: i64 = pq.row_groups().iter().map(|g| g.num_rows()).sum();
     if meta.schema().fields() != schema.fields()
-        || pq.num_row_groups() >= MAX_ROW_GROUPS
+        || pq.num_row_groups() >= max_row_groups
         || old_rows as u64 != before.rows
     {
         return Ok(None);
@@ -101,28 +105,68 @@ pub(super) fn patch_partition(
         .collect();
     let mut placed = vec![false; run.num_rows()];
 
-    let record_id = schema.index_of("record_id").map_err(|e| fmt_err(dest)(e.to_string()))?;
-    let feed_at = schema.index_of("feed").map_err(|e| fmt_err(dest)(e.to_string()))?;
+    let record_id = schema
+        .index_of("record_id")
+        .map_err(|e| fmt_err(dest)(e.to_string()))?;
+    let feed_at = schema
+        .index_of("feed")
+        .map_err(|e| fmt_err(dest)(e.to_string()))?;
     let mut by_feed = before.rows_by_feed.clone();
     let run_feeds = required_str_col(&run, "feed")?;
 
     let tmp = hidden_tmp(dest);
     let file = File::create(&tmp).map_err(io_err(&tmp))?;
-    let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_props(schema)))
-        .map_err(fe)?;
+    let writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(writer_props(schema))).map_err(fe)?;
     let (mut out, factory) = writer.into_serialized_writer().map_err(fe)?;
     let (mut written_rows, mut groups) = (0u64, 0usize);
     let read_column = |g: usize, c: usize| -> Result<ArrayRef> {
         let mask = ProjectionMask::leaves(pq.file_metadata().schema_descr(), [c]);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
-            .with_row_groups(vec![g])
-            .with_projection(mask)
-            .with_batch_size(pq.row_group(g).num_rows().max(1) as usize)
-            .build()
-            .map_err(fe)?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
+                .with_row_groups(vec![g])
+                .with_projection(mask)
+                .with_batch_size(pq.row_group(g).num_rows().max(1) as usize)
+                .build()
+                .map_err(fe)?;
         let mut arrays = Vec::new();
         for b in reader {
-            arrays.push(b.map_err(|e| fmt_err(dest)(e.to_string()))?.column(0).clone());
+            arrays.push(
+                b.map_err(|e| fmt_err(dest)(e.to_string()))?
+                    .column(0)
+                    .clone(),
+            );
+        }
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        arrow_select::concat::concat(&refs).map_err(|e| fmt_err(dest)(e.to_string()))
+    };
+    // Only the given rows of column `c` of row group `g` (pages without them are skipped).
+    let read_rows = |g: usize, c: usize, rows: &[usize]| -> Result<ArrayRef> {
+        let mut selectors = Vec::with_capacity(2 * rows.len() + 1);
+        let mut at = 0;
+        for &r in rows {
+            if r > at {
+                selectors.push(RowSelector::skip(r - at));
+            }
+            selectors.push(RowSelector::select(1));
+            at = r + 1;
+        }
+        let mask = ProjectionMask::leaves(pq.file_metadata().schema_descr(), [c]);
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
+                .with_row_groups(vec![g])
+                .with_projection(mask)
+                .with_row_selection(RowSelection::from(selectors))
+                .with_batch_size(rows.len().max(1))
+                .build()
+                .map_err(fe)?;
+        let mut arrays = Vec::new();
+        for b in reader {
+            arrays.push(
+                b.map_err(|e| fmt_err(dest)(e.to_string()))?
+                    .column(0)
+                    .clone(),
+            );
         }
         let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
         arrow_select::concat::concat(&refs).map_err(|e| fmt_err(dest)(e.to_string()))
@@ -188,21 +232,43 @@ pub(super) fn patch_partition(
                     rg.append_column(&bytes, copied(&pq, g, c)).map_err(fe)?;
                     continue;
                 }
-                let old = if c == feed_at { old_feeds.clone() } else { read_column(g, c)? };
                 let new_col = run.column(c);
-                let same = dropped == 0
-                    && patched
+                // Whether the corrections changed the column: their rows alone are read.
+                let same = dropped == 0 && {
+                    let before = if c == feed_at {
+                        old_feeds.clone()
+                    } else {
+                        read_rows(g, c, &patched.iter().map(|p| p.0).collect::<Vec<_>>())?
+                    };
+                    let before = if c == feed_at {
+                        arrow_select::take::take(
+                            before.as_ref(),
+                            &arrow_array::UInt32Array::from_iter_values(
+                                patched.iter().map(|p| p.0 as u32),
+                            ),
+                            None,
+                        )
+                        .map_err(|e| fmt_err(dest)(e.to_string()))?
+                    } else {
+                        before
+                    };
+                    patched
                         .iter()
-                        .all(|&(i, j)| same_value(old.as_ref(), i, new_col.as_ref(), j));
+                        .enumerate()
+                        .all(|(k, &(_, j))| same_value(before.as_ref(), k, new_col.as_ref(), j))
+                };
                 if same {
                     rg.append_column(&bytes, copied(&pq, g, c)).map_err(fe)?;
                     continue;
                 }
-                let merged = arrow_select::interleave::interleave(
-                    &[old.as_ref(), new_col.as_ref()],
-                    &plan,
-                )
-                .map_err(|e| fmt_err(dest)(e.to_string()))?;
+                let old = if c == feed_at {
+                    old_feeds.clone()
+                } else {
+                    read_column(g, c)?
+                };
+                let merged =
+                    arrow_select::interleave::interleave(&[old.as_ref(), new_col.as_ref()], &plan)
+                        .map_err(|e| fmt_err(dest)(e.to_string()))?;
                 for leaf in compute_leaves(field, &merged).map_err(fe)? {
                     w.write(&leaf).map_err(fe)?;
                 }
@@ -216,7 +282,9 @@ pub(super) fn patch_partition(
             written_rows += plan.len() as u64;
         }
         // The month's new records: a row group of their own.
-        let fresh: Vec<u32> = (0..run.num_rows() as u32).filter(|j| !placed[*j as usize]).collect();
+        let fresh: Vec<u32> = (0..run.num_rows() as u32)
+            .filter(|j| !placed[*j as usize])
+            .collect();
         if !fresh.is_empty() {
             let take = arrow_array::UInt32Array::from(fresh);
             let rows = arrow_select::take::take_record_batch(&run, &take)
@@ -227,7 +295,10 @@ pub(super) fn patch_partition(
                 for leaf in compute_leaves(field, col).map_err(fe)? {
                     w.write(&leaf).map_err(fe)?;
                 }
-                w.close().map_err(fe)?.append_to_row_group(&mut rg).map_err(fe)?;
+                w.close()
+                    .map_err(fe)?
+                    .append_to_row_group(&mut rg)
+                    .map_err(fe)?;
             }
             rg.close().map_err(fe)?;
             written_rows += rows.num_rows() as u64;

@@ -33,6 +33,8 @@ pub struct SpillFiles<'a> {
     pub months: &'a [String],
     /// The months holding replaced records (the others only gain records).
     pub holding_replaced: &'a HashSet<String>,
+    /// Row groups a partition may hold and still be patched (0: rewrite whole).
+    pub patch_row_groups: usize,
 }
 
 /// Rewrites the affected month partitions: each one's previous rows minus the replaced
@@ -137,6 +139,7 @@ fn write_partition(
         index,
         Some(replaced).filter(|_| spill.holding_replaced.contains(month)),
         before,
+        spill.patch_row_groups,
     )? {
         return Ok(Some(entry(p.rows, p.rows_by_feed)));
     }
