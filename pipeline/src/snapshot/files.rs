@@ -198,15 +198,36 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Files up to this size are read into memory whole before they are decoded: one read,
+/// not a system call for every page of every column read.
+const READ_WHOLE_BYTES: u64 = 64 << 20;
+
 /// Reads a Parquet file batch by batch, optionally only some columns.
 pub fn read_batches(
     path: &Path,
     columns: Option<&[&str]>,
-    mut each: impl FnMut(RecordBatch) -> Result<()>,
+    each: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).map_err(io_err(path))?;
+    let size = file.metadata().map_err(io_err(path))?.len();
+    if size <= READ_WHOLE_BYTES {
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err(path))?;
+        read_batches_from(path, bytes::Bytes::from(bytes), columns, each)
+    } else {
+        read_batches_from(path, file, columns, each)
+    }
+}
+
+fn read_batches_from<R: parquet::file::reader::ChunkReader + 'static>(
+    path: &Path,
+    source: R,
+    columns: Option<&[&str]>,
+    mut each: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
     let fe = fmt_err(path);
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fe(e.to_string()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(source).map_err(|e| fe(e.to_string()))?;
     let builder = match columns {
         Some(cols) => {
             let mask = ProjectionMask::columns(builder.parquet_schema(), cols.iter().copied());

@@ -39,6 +39,15 @@ use std::path::Path;
 /// whole (compacted).
 pub const DEFAULT_PATCH_ROW_GROUPS: usize = 16;
 
+/// Columns a correction always changes: encoded anew without a comparison.
+const VOLATILE: [&str; 5] = [
+    "version",
+    "updated_at",
+    "source_file",
+    "source_line",
+    "run_id",
+];
+
 /// What a month's partition becomes.
 pub(super) struct Patched {
     pub rows: u64,
@@ -234,7 +243,8 @@ pub(super) fn patch_partition(
                 }
                 let new_col = run.column(c);
                 // Whether the corrections changed the column: their rows alone are read.
-                let same = dropped == 0 && {
+                // A correction always brings its own version and provenance.
+                let same = dropped == 0 && !VOLATILE.contains(&field.name().as_str()) && {
                     let before = if c == feed_at {
                         old_feeds.clone()
                     } else {
