@@ -166,13 +166,19 @@ pub enum CodeShape {
 
 /// The shape of a code cell.
 pub fn code_shape(v: &str) -> CodeShape {
-    let n = ids::normalise_code(v);
+    // Most codes are printable ASCII already: normalising would only upper-case them,
+    // which changes neither their length nor their digits (a string a row saved).
+    let n: Cow<'_, str> = if v.bytes().all(|b| b.is_ascii_graphic()) {
+        Cow::Borrowed(v)
+    } else {
+        Cow::Owned(ids::normalise_code(v))
+    };
     if n.len() == 18 {
         CodeShape::CreditCode
     } else if n.len() == 15 && n.bytes().all(|b| b.is_ascii_digit()) {
         CodeShape::Regno
     } else if (n.len() == 9 || (n.len() == 10 && n.as_bytes()[8] == b'-'))
-        && ids::check_org_code(&n).is_ok()
+        && ids::check_org_code(&n.to_ascii_uppercase()).is_ok()
     {
         CodeShape::OrgCode
     } else {
