@@ -129,48 +129,33 @@ pub(super) fn patch_partition(
         ArrowWriter::try_new(file, schema.clone(), Some(writer_props(schema))).map_err(fe)?;
     let (mut out, factory) = writer.into_serialized_writer().map_err(fe)?;
     let (mut written_rows, mut groups) = (0u64, 0usize);
-    let read_column = |g: usize, c: usize| -> Result<ArrayRef> {
+    // Column `c` of row group `g`: all its rows, or only the given ones (pages without
+    // them are skipped).
+    let read = |g: usize, c: usize, only: Option<&[usize]>| -> Result<ArrayRef> {
         let mask = ProjectionMask::leaves(pq.file_metadata().schema_descr(), [c]);
-        let reader =
+        let mut builder =
             ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
                 .with_row_groups(vec![g])
-                .with_projection(mask)
-                .with_batch_size(pq.row_group(g).num_rows().max(1) as usize)
-                .build()
-                .map_err(fe)?;
-        let mut arrays = Vec::new();
-        for b in reader {
-            arrays.push(
-                b.map_err(|e| fmt_err(dest)(e.to_string()))?
-                    .column(0)
-                    .clone(),
-            );
-        }
-        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-        arrow_select::concat::concat(&refs).map_err(|e| fmt_err(dest)(e.to_string()))
-    };
-    // Only the given rows of column `c` of row group `g` (pages without them are skipped).
-    let read_rows = |g: usize, c: usize, rows: &[usize]| -> Result<ArrayRef> {
-        let mut selectors = Vec::with_capacity(2 * rows.len() + 1);
-        let mut at = 0;
-        for &r in rows {
-            if r > at {
-                selectors.push(RowSelector::skip(r - at));
+                .with_projection(mask);
+        builder = match only {
+            Some(rows) => {
+                let mut selectors = Vec::with_capacity(2 * rows.len() + 1);
+                let mut at = 0;
+                for &r in rows {
+                    if r > at {
+                        selectors.push(RowSelector::skip(r - at));
+                    }
+                    selectors.push(RowSelector::select(1));
+                    at = r + 1;
+                }
+                builder
+                    .with_row_selection(RowSelection::from(selectors))
+                    .with_batch_size(rows.len().max(1))
             }
-            selectors.push(RowSelector::select(1));
-            at = r + 1;
-        }
-        let mask = ProjectionMask::leaves(pq.file_metadata().schema_descr(), [c]);
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
-                .with_row_groups(vec![g])
-                .with_projection(mask)
-                .with_row_selection(RowSelection::from(selectors))
-                .with_batch_size(rows.len().max(1))
-                .build()
-                .map_err(fe)?;
+            None => builder.with_batch_size(pq.row_group(g).num_rows().max(1) as usize),
+        };
         let mut arrays = Vec::new();
-        for b in reader {
+        for b in builder.build().map_err(fe)? {
             arrays.push(
                 b.map_err(|e| fmt_err(dest)(e.to_string()))?
                     .column(0)
@@ -188,7 +173,7 @@ pub(super) fn patch_partition(
                 groups += 1;
                 continue;
             };
-            let ids = read_column(g, record_id)?;
+            let ids = read(g, record_id, None)?;
             let ids = ids
                 .as_any()
                 .downcast_ref::<StringArray>()
@@ -222,7 +207,7 @@ pub(super) fn patch_partition(
                     stays[i] = true;
                 }
             }
-            let old_feeds = read_column(g, feed_at)?;
+            let old_feeds = read(g, feed_at, None)?;
             if let Some(f) = old_feeds.as_any().downcast_ref::<StringArray>() {
                 for i in (0..rows).filter(|i| !stays[*i] && f.is_valid(*i)) {
                     if let Some(n) = by_feed.get_mut(f.value(i)) {
@@ -248,7 +233,7 @@ pub(super) fn patch_partition(
                     let before = if c == feed_at {
                         old_feeds.clone()
                     } else {
-                        read_rows(g, c, &patched.iter().map(|p| p.0).collect::<Vec<_>>())?
+                        read(g, c, Some(&patched.iter().map(|p| p.0).collect::<Vec<_>>()))?
                     };
                     let before = if c == feed_at {
                         arrow_select::take::take(
@@ -274,7 +259,7 @@ pub(super) fn patch_partition(
                 let old = if c == feed_at {
                     old_feeds.clone()
                 } else {
-                    read_column(g, c)?
+                    read(g, c, None)?
                 };
                 let merged =
                     arrow_select::interleave::interleave(&[old.as_ref(), new_col.as_ref()], &plan)
