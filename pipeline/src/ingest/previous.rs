@@ -34,12 +34,14 @@ pub(super) fn compare(
         for k in 0..index.shard_count() {
             index.load_shard(k).map_err(scratch_err(store))?;
             let hits = std::sync::Mutex::new(Vec::new());
-            store.scan_identity(dataset, &|month, id, updated, version| {
-                if index.in_loaded(id) && index.has_winner(id) {
-                    let hit = (month.to_string(), *id, updated(), version());
+            store.scan_identity(
+                dataset,
+                &|id| index.in_loaded(id) && index.has_winner(id),
+                &|month, id, updated, version| {
+                    let hit = (month.to_string(), *id, updated, version);
                     hits.lock().expect("not poisoned").push(hit);
-                }
-            })?;
+                },
+            )?;
             let mut hits = hits.into_inner().expect("not poisoned");
             hits.sort_by(|a, b| a.0.cmp(&b.0));
             for (month, id, updated, version) in hits {

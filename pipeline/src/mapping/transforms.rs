@@ -279,22 +279,32 @@ fn parse_time(s: &str) -> Option<NaiveTime> {
 /// (rounding half away from zero beyond them). Thousands separators, spaces, full-width
 /// digits and a trailing 元/万元 are accepted.
 pub fn scaled_decimal(raw: &str, shift: u32) -> Option<String> {
-    let mut s: String = raw
-        .chars()
-        .map(halfwidth_char)
-        .filter(|c| !c.is_whitespace() && *c != ',')
-        .collect();
+    // Plain ASCII amounts (nearly all) are read as they are, without a cleaned copy.
+    let cleaned: String;
+    let mut s: &str = if raw
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        raw
+    } else {
+        cleaned = raw
+            .chars()
+            .map(halfwidth_char)
+            .filter(|c| !c.is_whitespace() && *c != ',')
+            .collect();
+        &cleaned
+    };
     for suffix in ["万元", "元"] {
         if let Some(x) = s.strip_suffix(suffix) {
-            s = x.to_string();
+            s = x;
             break;
         }
     }
     let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest.to_string()),
+        Some(rest) => (true, rest),
         None => (false, s),
     };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits.as_str(), ""));
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     if int.is_empty() && frac.is_empty()
         || !int.bytes().all(|b| b.is_ascii_digit())
         || !frac.bytes().all(|b| b.is_ascii_digit())
@@ -303,8 +313,11 @@ pub fn scaled_decimal(raw: &str, shift: u32) -> Option<String> {
     {
         return None;
     }
-    // value = mantissa / 10^scale, exact.
-    let mantissa: i128 = format!("{int}{frac}").parse().unwrap_or(0);
+    // value = mantissa / 10^scale, exact (at most 36 digits: an i128 holds 38).
+    let mantissa: i128 = int
+        .bytes()
+        .chain(frac.bytes())
+        .fold(0, |m, b| m * 10 + i128::from(b - b'0'));
     let scale = frac.len() as u32 + shift;
     // Rescale to 6 decimals.
     let scaled = if scale <= 6 {
@@ -313,12 +326,37 @@ pub fn scaled_decimal(raw: &str, shift: u32) -> Option<String> {
         let div = 10i128.pow(scale - 6);
         (mantissa + div / 2) / div
     };
-    let sign = if neg && scaled != 0 { "-" } else { "" };
-    Some(format!(
-        "{sign}{}.{:06}",
-        scaled / 1_000_000,
-        scaled % 1_000_000
-    ))
+    let mut out = String::with_capacity(24);
+    if neg && scaled != 0 {
+        out.push('-');
+    }
+    push_decimal_digits(&mut out, (scaled / 1_000_000) as u128);
+    out.push('.');
+    let frac = (scaled % 1_000_000) as u32;
+    for p in [100_000, 10_000, 1_000, 100, 10, 1] {
+        out.push(char::from(b'0' + (frac / p % 10) as u8));
+    }
+    Some(out)
+}
+
+/// Appends `v` in decimal (what `format!` does, without its machinery: amounts are
+/// printed a row each; past 64 bits, which no real amount reaches, `format!` does it).
+fn push_decimal_digits(out: &mut String, v: u128) {
+    let Ok(mut v) = u64::try_from(v) else {
+        out.push_str(&v.to_string());
+        return;
+    };
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(buf[at..].iter().map(|&b| char::from(b)));
 }
 
 #[cfg(test)]
@@ -380,6 +418,60 @@ mod tests {
         assert_eq!(scaled_decimal("约五千", 4), None);
         assert_eq!(scaled_decimal("1.2.3", 4), None);
         assert_eq!(scaled_decimal(".", 4), None);
+        assert_eq!(scaled_decimal("-0.0000001", 4).as_deref(), Some("0.000000"));
+        assert_eq!(scaled_decimal("-12.5", 0).as_deref(), Some("-12.500000"));
+        assert_eq!(
+            scaled_decimal("123456789012345678901234", 0).as_deref(),
+            Some("123456789012345678901234.000000")
+        );
+    }
+
+    /// What `scaled_decimal` printed before its fast path, for the property below.
+    fn scaled_decimal_by_format(raw: &str, shift: u32) -> Option<String> {
+        let mut s: String = raw
+            .chars()
+            .map(halfwidth_char)
+            .filter(|c| !c.is_whitespace() && *c != ',')
+            .collect();
+        for suffix in ["万元", "元"] {
+            if let Some(x) = s.strip_suffix(suffix) {
+                s = x.to_string();
+                break;
+            }
+        }
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, s),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits.as_str(), ""));
+        if int.is_empty() && frac.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || int.len() > 24
+            || frac.len() > 12
+        {
+            return None;
+        }
+        let mantissa: i128 = format!("{int}{frac}").parse().unwrap_or(0);
+        let scale = frac.len() as u32 + shift;
+        let scaled = if scale <= 6 {
+            mantissa * 10i128.pow(6 - scale)
+        } else {
+            let div = 10i128.pow(scale - 6);
+            (mantissa + div / 2) / div
+        };
+        let sign = if neg && scaled != 0 { "-" } else { "" };
+        Some(format!("{sign}{}.{:06}", scaled / 1_000_000, scaled % 1_000_000))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scaled_decimal_prints_what_format_printed(
+            raw in "-?[0-9０-９,]{0,26}(\\.[0-9]{0,13})?(元|万元)?",
+            shift in 0u32..5,
+        ) {
+            proptest::prop_assert_eq!(scaled_decimal(&raw, shift), scaled_decimal_by_format(&raw, shift));
+        }
     }
 
     #[test]

@@ -37,10 +37,16 @@ use arrow_array::{Array, RecordBatch};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// time and packed version only when it wants them (most records of a large snapshot are
-/// not in a night's run). Called from the scanning threads at once.
-pub type IdentityVisitor<'a> =
-    dyn Fn(&str, &[u8; 16], &dyn Fn() -> i64, &dyn Fn() -> [u8; 16]) + Sync + 'a;
+/// Which records of a snapshot scan wants ([`SnapshotStore::scan_identity`]), by packed
+/// record id: most records of a large snapshot are not in a night's run, and only the
+/// wanted ones have their update time and version decoded. Called from the scanning
+/// threads at once.
+pub type IdentityFilter<'a> = dyn Fn(&[u8; 16]) -> bool + Sync + 'a;
+
+/// What a snapshot scan is given of each wanted record: its partition, packed record id,
+/// update time in seconds (`i64::MIN` when none) and packed version. Called from the
+/// scanning threads at once.
+pub type IdentityVisitor<'a> = dyn Fn(&str, &[u8; 16], i64, [u8; 16]) + Sync + 'a;
 
 /// Partition files scanned at once.
 const SCAN_THREADS: usize = 2;
@@ -256,10 +262,14 @@ impl SnapshotStore {
         write_atomic(&path, &text)
     }
 
-    /// Streams the identity of every record in a dataset's snapshot: its partition,
-    /// packed record id, update time in seconds (`i64::MIN` when none), packed version.
-    /// Partitions are read by two threads.
-    pub fn scan_identity(&self, dataset: &str, each: &IdentityVisitor<'_>) -> Result<()> {
+    /// Streams the identity of the records of a dataset's snapshot that `wants` picks
+    /// out (see [`IdentityVisitor`]). Partitions are read by two threads.
+    pub fn scan_identity(
+        &self,
+        dataset: &str,
+        wants: &IdentityFilter<'_>,
+        each: &IdentityVisitor<'_>,
+    ) -> Result<()> {
         let files = self.data_files(dataset);
         let queue = std::sync::Mutex::new(files.iter());
         std::thread::scope(|scope| {
@@ -271,7 +281,7 @@ impl SnapshotStore {
                             else {
                                 return Ok(());
                             };
-                            scan_file_identity(month, path, each)?;
+                            scan_file_identity(month, path, wants, each)?;
                         }
                     })
                 })
@@ -285,29 +295,85 @@ impl SnapshotStore {
     }
 }
 
-fn scan_file_identity(month: &str, path: &Path, each: &IdentityVisitor<'_>) -> Result<()> {
-    read_batches(path, Some(&["record_id", "version", "updated_at"]), |b| {
-        let (Some(ids), Some(vers), Some(upd)) = (
-            str_col(&b, "record_id"),
-            str_col(&b, "version"),
-            str_col(&b, "updated_at"),
-        ) else {
-            return Err(fmt_err(path)("snapshot lacks identity columns".into()));
+/// One partition's part of [`SnapshotStore::scan_identity`]: the record ids first, then
+/// the update times and versions of the wanted rows alone (pages without one skipped).
+fn scan_file_identity(
+    month: &str,
+    path: &Path,
+    wants: &IdentityFilter<'_>,
+    each: &IdentityVisitor<'_>,
+) -> Result<()> {
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+        RowSelector,
+    };
+    let bytes = bytes::Bytes::from(std::fs::read(path).map_err(io_err(path))?);
+    let fe = |e: parquet::errors::ParquetError| fmt_err(path)(e.to_string());
+    let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new().with_page_index(true))
+        .map_err(fe)?;
+    let columns = |names: &[&str]| {
+        parquet::arrow::ProjectionMask::columns(
+            meta.metadata().file_metadata().schema_descr(),
+            names.iter().copied(),
+        )
+    };
+    let lacks = || fmt_err(path)("snapshot lacks identity columns".into());
+    // The wanted rows: (row in the file, packed id).
+    let mut hits: Vec<(usize, [u8; 16])> = Vec::new();
+    let mut row = 0usize;
+    let ids = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
+        .with_projection(columns(&["record_id"]))
+        .with_batch_size(8192)
+        .build()
+        .map_err(fe)?;
+    for b in ids {
+        let b = b.map_err(|e| fmt_err(path)(e.to_string()))?;
+        let ids = str_col(&b, "record_id").ok_or_else(lacks)?;
+        for i in 0..b.num_rows() {
+            let id = pack_id(ids.value(i));
+            if wants(&id) {
+                hits.push((row + i, id));
+            }
+        }
+        row += b.num_rows();
+    }
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let mut selectors = Vec::with_capacity(2 * hits.len() + 1);
+    let mut at = 0;
+    for &(r, _) in &hits {
+        if r > at {
+            selectors.push(RowSelector::skip(r - at));
+        }
+        selectors.push(RowSelector::select(1));
+        at = r + 1;
+    }
+    let rest = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, meta.clone())
+        .with_projection(columns(&["version", "updated_at"]))
+        .with_row_selection(RowSelection::from(selectors))
+        .with_batch_size(8192)
+        .build()
+        .map_err(fe)?;
+    let mut hit = hits.iter();
+    for b in rest {
+        let b = b.map_err(|e| fmt_err(path)(e.to_string()))?;
+        let (Some(vers), Some(upd)) = (str_col(&b, "version"), str_col(&b, "updated_at")) else {
+            return Err(lacks());
         };
         for i in 0..b.num_rows() {
-            let t = || {
-                if upd.is_null(i) {
-                    i64::MIN
-                } else {
-                    crate::mapping::transforms::parse_datetime(upd.value(i))
-                        .map(|t| t.and_utc().timestamp())
-                        .unwrap_or(i64::MIN)
-                }
+            let Some((_, id)) = hit.next() else {
+                return Err(fmt_err(path)("the partition's columns differ in length".into()));
             };
-            each(month, &pack_id(ids.value(i)), &t, &|| {
-                pack_id(vers.value(i))
-            });
+            let updated = if upd.is_null(i) {
+                i64::MIN
+            } else {
+                crate::mapping::transforms::parse_datetime(upd.value(i))
+                    .map(|t| t.and_utc().timestamp())
+                    .unwrap_or(i64::MIN)
+            };
+            each(month, id, updated, pack_id(vers.value(i)));
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
