@@ -85,6 +85,9 @@ pub fn decode_cell(enc: &'static Encoding, bytes: &[u8], out: &mut String) -> Op
         out.push_str(std::str::from_utf8(bytes).unwrap_or_default());
         return None;
     }
+    if enc == GB18030 && decode_two_byte_gb18030(bytes, out) {
+        return None;
+    }
     let mut decoder = enc.new_decoder_without_bom_handling();
     let mut first_bad = None;
     let mut rest = bytes;
@@ -105,6 +108,77 @@ pub fn decode_cell(enc: &'static Encoding, bytes: &[u8], out: &mut String) -> Op
         }
         rest = &rest[read..];
     }
+}
+
+/// Trail bytes of a two-byte GB18030 sequence: 0x40–0xFE (0x7F is never one, and
+/// 0x30–0x39 start a four-byte sequence instead).
+const TRAILS: usize = 0xFF - 0x40;
+
+/// Every two-byte GB18030 sequence (lead 0x81–0xFE) as the character encoding_rs decodes
+/// it to, or `None` where it decodes to anything else (an error, or more than one
+/// character): built once from encoding_rs itself, so the fast path below can only ever
+/// agree with it.
+fn two_byte_table() -> &'static [Option<char>] {
+    static TABLE: std::sync::OnceLock<Vec<Option<char>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = Vec::with_capacity(126 * TRAILS);
+        for lead in 0x81..=0xFEu8 {
+            for trail in 0x40..0xFFu8 {
+                let one = GB18030
+                    .decode_without_bom_handling_and_without_replacement(&[lead, trail])
+                    .and_then(|s| {
+                        let mut chars = s.chars();
+                        match (chars.next(), chars.next()) {
+                            (Some(c), None) => Some(c),
+                            _ => None,
+                        }
+                    });
+                table.push(one);
+            }
+        }
+        table
+    })
+}
+
+/// Decodes a GB18030 cell made only of ASCII and two-byte characters (nearly every cell
+/// of a Chinese office export) by table, several times faster than the general decoder.
+/// `false`, with `out` as it was, when the cell holds anything else (a four-byte
+/// sequence, a malformed byte): the general decoder then takes the whole cell.
+fn decode_two_byte_gb18030(bytes: &[u8], out: &mut String) -> bool {
+    let table = two_byte_table();
+    let start = out.len();
+    out.reserve(bytes.len() + bytes.len() / 2);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            // A run of ASCII is copied as it is.
+            let run = bytes[i..]
+                .iter()
+                .position(|b| *b >= 0x80)
+                .map_or(bytes.len(), |n| i + n);
+            out.push_str(std::str::from_utf8(&bytes[i..run]).unwrap_or_default());
+            i = run;
+            continue;
+        }
+        let decoded = match (b, bytes.get(i + 1)) {
+            (0x81..=0xFE, Some(&t)) if (0x40..0xFF).contains(&t) => {
+                table[usize::from(b - 0x81) * TRAILS + usize::from(t - 0x40)]
+            }
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                i += 2;
+            }
+            None => {
+                out.truncate(start);
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn decode_utf8(mut bytes: &[u8], out: &mut String) -> Option<Vec<u8>> {
@@ -139,6 +213,59 @@ fn escape(bytes: &[u8], out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `decode_cell` gives through encoding_rs alone (no table).
+    fn decode_by_encoding_rs(bytes: &[u8]) -> (String, Option<Vec<u8>>) {
+        let mut out = String::new();
+        let mut decoder = GB18030.new_decoder_without_bom_handling();
+        let mut first_bad = None;
+        let mut rest = bytes;
+        out.reserve(bytes.len() * 3 + 16);
+        loop {
+            let (result, read) = decoder.decode_to_string_without_replacement(rest, &mut out, true);
+            match result {
+                DecoderResult::InputEmpty => return (out, first_bad),
+                DecoderResult::OutputFull => out.reserve(rest.len() * 3 + 16),
+                DecoderResult::Malformed(bad, after) => {
+                    let end = read.saturating_sub(after as usize);
+                    let start = end.saturating_sub(bad as usize);
+                    escape(&rest[start..end], &mut out);
+                    first_bad.get_or_insert_with(|| rest[start..end].to_vec());
+                }
+            }
+            rest = &rest[read..];
+        }
+    }
+
+    #[test]
+    fn every_two_byte_gb18030_sequence_decodes_as_encoding_rs_does() {
+        for lead in 0x80..=0xFFu8 {
+            for trail in 0x00..=0xFFu8 {
+                for bytes in [vec![lead, trail], vec![b'a', lead, trail, b'z']] {
+                    let mut out = String::new();
+                    let bad = decode_cell(GB18030, &bytes, &mut out);
+                    assert_eq!((out, bad), decode_by_encoding_rs(&bytes), "{bytes:02X?}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn gb18030_cells_decode_as_encoding_rs_does(
+            text in "[a-z0-9,。（）同江市监督管理局〔〕€𠀀\u{E5E5}\u{FFFD} ]{0,40}",
+            noise in proptest::collection::vec((0usize..64, 0x80u8..=0xFF), 0..3),
+        ) {
+            let mut bytes = GB18030.encode(&text).0.into_owned();
+            for (at, b) in noise {
+                let at = at.min(bytes.len());
+                bytes.insert(at, b);
+            }
+            let mut out = String::new();
+            let bad = decode_cell(GB18030, &bytes, &mut out);
+            proptest::prop_assert_eq!((out, bad), decode_by_encoding_rs(&bytes));
+        }
+    }
 
     #[test]
     fn detects_bom_utf8_gb18030() {
