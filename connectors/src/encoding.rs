@@ -114,26 +114,29 @@ pub fn decode_cell(enc: &'static Encoding, bytes: &[u8], out: &mut String) -> Op
 /// 0x30–0x39 start a four-byte sequence instead).
 const TRAILS: usize = 0xFF - 0x40;
 
-/// Every two-byte GB18030 sequence (lead 0x81–0xFE) as the character encoding_rs decodes
-/// it to, or `None` where it decodes to anything else (an error, or more than one
-/// character): built once from encoding_rs itself, so the fast path below can only ever
-/// agree with it.
-fn two_byte_table() -> &'static [Option<char>] {
-    static TABLE: std::sync::OnceLock<Vec<Option<char>>> = std::sync::OnceLock::new();
+/// Every two-byte GB18030 sequence (lead 0x81–0xFE) as the UTF-8 of the one character
+/// encoding_rs decodes it to (length, bytes), or length 0 where it decodes to anything
+/// else (an error, or more than one character): built once from encoding_rs itself, so
+/// the fast path below can only ever agree with it.
+fn two_byte_table() -> &'static [(u8, [u8; 3])] {
+    static TABLE: std::sync::OnceLock<Vec<(u8, [u8; 3])>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table = Vec::with_capacity(126 * TRAILS);
         for lead in 0x81..=0xFEu8 {
             for trail in 0x40..0xFFu8 {
-                let one = GB18030
-                    .decode_without_bom_handling_and_without_replacement(&[lead, trail])
-                    .and_then(|s| {
-                        let mut chars = s.chars();
-                        match (chars.next(), chars.next()) {
-                            (Some(c), None) => Some(c),
-                            _ => None,
+                let pair = [lead, trail];
+                let decoded = GB18030.decode_without_bom_handling_and_without_replacement(&pair);
+                let mut entry = (0u8, [0u8; 3]);
+                if let Some(s) = decoded {
+                    let mut chars = s.chars();
+                    if let (Some(c), None) = (chars.next(), chars.next()) {
+                        if c.len_utf8() <= 3 {
+                            entry.0 = c.len_utf8() as u8;
+                            c.encode_utf8(&mut entry.1);
                         }
-                    });
-                table.push(one);
+                    }
+                }
+                table.push(entry);
             }
         }
         table
@@ -141,42 +144,43 @@ fn two_byte_table() -> &'static [Option<char>] {
 }
 
 /// Decodes a GB18030 cell made only of ASCII and two-byte characters (nearly every cell
-/// of a Chinese office export) by table, several times faster than the general decoder.
-/// `false`, with `out` as it was, when the cell holds anything else (a four-byte
-/// sequence, a malformed byte): the general decoder then takes the whole cell.
+/// of a Chinese office export) by table, faster than the general decoder. `false`, with
+/// `out` as it was, when the cell holds anything else (a four-byte sequence, a malformed
+/// byte): the general decoder then takes the whole cell.
 fn decode_two_byte_gb18030(bytes: &[u8], out: &mut String) -> bool {
     let table = two_byte_table();
     let start = out.len();
-    out.reserve(bytes.len() + bytes.len() / 2);
+    // SAFETY: only whole UTF-8 sequences are appended — ASCII bytes, and table entries,
+    // each the UTF-8 of one `char` — and on a byte the table does not know the vector is
+    // cut back to `start`, where `out` ended (a character boundary). Nothing between
+    // can panic (indexing is checked before any byte of an entry is appended).
+    let v = unsafe { out.as_mut_vec() };
+    // Two bytes become at most three: no reallocation below.
+    v.reserve(bytes.len() + bytes.len() / 2 + 1);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
-            // A run of ASCII is copied as it is.
-            let run = bytes[i..]
-                .iter()
-                .position(|b| *b >= 0x80)
-                .map_or(bytes.len(), |n| i + n);
-            out.push_str(std::str::from_utf8(&bytes[i..run]).unwrap_or_default());
-            i = run;
+            v.push(b);
+            i += 1;
             continue;
         }
-        let decoded = match (b, bytes.get(i + 1)) {
+        let entry = match (b, bytes.get(i + 1)) {
             (0x81..=0xFE, Some(&t)) if (0x40..0xFF).contains(&t) => {
                 table[usize::from(b - 0x81) * TRAILS + usize::from(t - 0x40)]
             }
-            _ => None,
+            _ => (0, [0; 3]),
         };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                i += 2;
-            }
-            None => {
-                out.truncate(start);
+        match entry {
+            (3, utf8) => v.extend_from_slice(&utf8),
+            (2, utf8) => v.extend_from_slice(&utf8[..2]),
+            (1, utf8) => v.push(utf8[0]),
+            _ => {
+                v.truncate(start);
                 return false;
             }
         }
+        i += 2;
     }
     true
 }

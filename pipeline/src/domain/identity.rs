@@ -122,7 +122,12 @@ mod tests {
         let mut want = [0u8; 16];
         hex::decode_to_slice(id, &mut want).unwrap();
         assert_eq!(pack_id(id), want);
-        for other in ["", "00ff10ab9c8d7e6f5a4b3c2d1e0f9a8g", "00ff", "同同同同同同同同同同ab"] {
+        for other in [
+            "",
+            "00ff10ab9c8d7e6f5a4b3c2d1e0f9a8g",
+            "00ff",
+            "同同同同同同同同同同ab",
+        ] {
             let d = Sha256::digest(other.as_bytes());
             assert_eq!(pack_id(other)[..], d[..16], "{other}");
         }

@@ -461,7 +461,11 @@ mod tests {
             (mantissa + div / 2) / div
         };
         let sign = if neg && scaled != 0 { "-" } else { "" };
-        Some(format!("{sign}{}.{:06}", scaled / 1_000_000, scaled % 1_000_000))
+        Some(format!(
+            "{sign}{}.{:06}",
+            scaled / 1_000_000,
+            scaled % 1_000_000
+        ))
     }
 
     proptest::proptest! {

@@ -363,7 +363,9 @@ fn scan_file_identity(
         };
         for i in 0..b.num_rows() {
             let Some((_, id)) = hit.next() else {
-                return Err(fmt_err(path)("the partition's columns differ in length".into()));
+                return Err(fmt_err(path)(
+                    "the partition's columns differ in length".into(),
+                ));
             };
             let updated = if upd.is_null(i) {
                 i64::MIN
