@@ -208,6 +208,13 @@ CREATE TABLE IF NOT EXISTS reconciliations (
             )",
         )],
     },
+    Migration {
+        version: 7,
+        what: "problems: the open ones of a feed found from an index alone (a night read every problem's raw row to find them)",
+        steps: &[Step::Sql(
+            "CREATE INDEX IF NOT EXISTS problems_open ON problems (feed, status, identity, last_run)",
+        )],
+    },
 ];
 
 /// The schema version this build writes.
