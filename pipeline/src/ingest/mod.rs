@@ -98,6 +98,10 @@ pub struct IngestOptions<'a> {
     pub dedupe_budget: usize,
     /// Row groups a month partition may hold and still be patched (0: rewrite whole).
     pub patch_row_groups: usize,
+    /// Told the quarantine file as soon as it is published, before the snapshot is
+    /// written, so its problems can be recorded meanwhile (not told on a dry run or
+    /// when nothing was quarantined).
+    pub quarantine_published: Option<tokio::sync::oneshot::Sender<PathBuf>>,
 }
 /// Ingests one feed. See the module comment for the passes.
 pub fn ingest_feed(
@@ -157,6 +161,12 @@ pub fn ingest_feed(
 
     // Pass 2: publish.
     let quarantine_file = quarantine.publish()?;
+    if let (Some(path), Some(tell), false) =
+        (&quarantine_file, opts.quarantine_published, opts.dry_run)
+    {
+        // The runner gave up on the feed already when nobody listens.
+        let _ = tell.send(path.clone());
+    }
     let mut snapshot_written = false;
     if (!index.is_empty() || counts.vanished > 0) && !opts.dry_run {
         let mut months: Vec<String> = spilled_months;

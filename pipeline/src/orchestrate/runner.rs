@@ -354,14 +354,14 @@ async fn run_with_id(
             ingest_one(config, opts, &run_id, &state, &store, feed, &register).await?
         };
         let report = match result {
-            Ok(mut out) => {
+            Ok((mut out, refused_recorded)) => {
                 if let Some(read) = out.register_entries.take() {
                     let mut merged = store.register()?;
                     merged.merge(read);
                     register = Arc::new(merged);
                     tracing::info!(entities = register.len(), "legal-entity register updated");
                 }
-                record_feed_done(opts, &run_id, &state, feed, &out).await?;
+                record_feed_done(opts, &run_id, &state, feed, &out, refused_recorded).await?;
                 let c = &out.counts;
                 tracing::info!(feed = %feed.name, read = c.read, kept = c.kept, quarantined = c.quarantined, superseded = c.superseded, files = out.files.len(), skipped = out.skipped_files.len(), "feed done");
                 FeedReport::of(feed, out)
@@ -431,7 +431,7 @@ async fn ingest_one(
     store: &SnapshotStore,
     feed: &Feed,
     register: &Arc<Register>,
-) -> anyhow::Result<Result<IngestOutput, ingest::IngestError>> {
+) -> anyhow::Result<Result<(IngestOutput, bool), ingest::IngestError>> {
     // A backfill reads its sources whole; a nightly run skips the files it read and
     // resumes after the stored position.
     let (already, already_sizes) = if opts.window.is_some() {
@@ -456,7 +456,8 @@ async fn ingest_one(
     );
     let (dry, reg, window) = (opts.dry_run, register.clone(), opts.window);
     let cancel = opts.cancel.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let (tell_quarantine, quarantine_published) = tokio::sync::oneshot::channel();
+    let ingest = tokio::task::spawn_blocking(move || {
         let p = progress.clone();
         ingest::ingest_feed(
             &feed_c,
@@ -475,14 +476,34 @@ async fn ingest_one(
                 open_documents: &open_documents,
                 dedupe_budget,
                 patch_row_groups,
+                quarantine_published: Some(tell_quarantine),
             },
         )
-    })
-    .await
-    .context("a feed's worker thread panicked")?;
+    });
+    // The quarantine is published before the snapshot is written: its problems are
+    // recorded meanwhile (the state store's work overlaps the partitions' encoding).
+    let reopen = opts.window.is_none();
+    let refused = async {
+        match quarantine_published.await {
+            Ok(path) => Some(record_refused_rows(state, feed, run_id, Some(path), reopen).await),
+            Err(_) => None,
+        }
+    };
+    let (result, refused) = tokio::join!(ingest, refused);
+    let result = result.context("a feed's worker thread panicked")?;
     bar.finish_and_clear();
-    Ok(result)
+    let refused_recorded = match refused {
+        Some(recorded) => {
+            recorded?;
+            true
+        }
+        None => false,
+    };
+    Ok(result.map(|out| (out, refused_recorded)))
 }
+
+/// Refused rows read and handed to the state store at a time.
+const REFUSED_CHUNK_ROWS: usize = 500;
 
 /// The rows this run of a feed refused, from its quarantine file, each known by its
 /// document number or, without one, by its raw content.
@@ -492,7 +513,9 @@ fn refused_rows(
     chunks: &tokio::sync::mpsc::Sender<Vec<crate::state::problems::Refused>>,
 ) -> anyhow::Result<()> {
     use sha2::Digest;
-    crate::snapshot::read_batches(path, None, |b| {
+    // Small batches, read page by page: this runs beside the snapshot's encoding, and
+    // its memory must stay a few hundred rows deep.
+    crate::snapshot::read_small_batches(path, REFUSED_CHUNK_ROWS, |b| {
         let col = |n: &str| crate::snapshot::required_str_col(&b, n);
         let (file, reason, field, value, raw) = (
             col("source_file")?,
@@ -534,28 +557,29 @@ fn refused_rows(
     Ok(())
 }
 
-/// Records the problems of a feed's quarantine file, read in chunks on a blocking
-/// thread while the state store takes them.
-async fn record_refused(
+/// Records the problems of a feed's quarantine file (`None`: nothing was quarantined),
+/// read in chunks on a blocking thread while the state store takes them. Their
+/// resolution follows once the feed's snapshot is written
+/// ([`StateStore::resolve_problems`]).
+async fn record_refused_rows(
     state: &StateStore,
     feed: &Feed,
     run_id: &str,
-    out: &IngestOutput,
+    quarantine_file: Option<std::path::PathBuf>,
     reopen: bool,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let reader = out.quarantine_file.clone().map(|path| {
+    let reader = quarantine_file.map(|path| {
         let feed = feed.clone();
         tokio::task::spawn_blocking(move || refused_rows(&feed, &path, &tx))
     });
     let recorded = state
-        .record_problems(
+        .record_refused_rows(
             &feed.name,
             &feed.dataset.code,
             &feed.source_unit,
             run_id,
             &mut rx,
-            &out.valid_documents,
             reopen,
         )
         .await;
@@ -593,14 +617,18 @@ async fn record_failure(
 }
 
 /// Records a feed's outcome and files — only now that its records are safely in the
-/// snapshot — and its source's position (not for a backfill, which leaves the nightly
-/// position alone).
+/// snapshot — its refused rows unless they were recorded while the snapshot was written
+/// (`refused_recorded`), the problems it resolved, and its source's position (not for a
+/// backfill, which leaves the nightly position alone). Refused rows recorded early stay
+/// recorded should the snapshot then fail: they were refused all the same, and the
+/// feed's file, not marked read, is read again by the next run.
 async fn record_feed_done(
     opts: &RunOptions,
     run_id: &str,
     state: &StateStore,
     feed: &Feed,
     out: &IngestOutput,
+    refused_recorded: bool,
 ) -> anyhow::Result<()> {
     if opts.dry_run {
         return Ok(());
@@ -623,7 +651,19 @@ async fn record_feed_done(
     state
         .record_set_aside(run_id, &feed.name, &out.set_aside)
         .await?;
-    record_refused(state, feed, run_id, out, opts.window.is_none()).await?;
+    if !refused_recorded {
+        record_refused_rows(
+            state,
+            feed,
+            run_id,
+            out.quarantine_file.clone(),
+            opts.window.is_none(),
+        )
+        .await?;
+    }
+    state
+        .resolve_problems(&feed.name, run_id, &out.valid_documents)
+        .await?;
     if let (Some(position), None) = (&out.checkpoint, opts.window) {
         state
             .save_source_position(&feed.name, run_id, position)

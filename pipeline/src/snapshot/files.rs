@@ -213,16 +213,28 @@ pub fn read_batches(
     if size <= READ_WHOLE_BYTES {
         let mut bytes = Vec::with_capacity(size as usize);
         std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err(path))?;
-        read_batches_from(path, bytes::Bytes::from(bytes), columns, each)
+        read_batches_from(path, bytes::Bytes::from(bytes), columns, 8192, each)
     } else {
-        read_batches_from(path, file, columns, each)
+        read_batches_from(path, file, columns, 8192, each)
     }
+}
+
+/// Reads a Parquet file in batches of `rows`, page by page from the file (never whole):
+/// for a reader that runs beside other work and must stay small.
+pub fn read_small_batches(
+    path: &Path,
+    rows: usize,
+    each: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).map_err(io_err(path))?;
+    read_batches_from(path, file, None, rows, each)
 }
 
 fn read_batches_from<R: parquet::file::reader::ChunkReader + 'static>(
     path: &Path,
     source: R,
     columns: Option<&[&str]>,
+    batch_rows: usize,
     mut each: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
     let fe = fmt_err(path);
@@ -236,7 +248,7 @@ fn read_batches_from<R: parquet::file::reader::ChunkReader + 'static>(
         None => builder,
     };
     let reader = builder
-        .with_batch_size(8192)
+        .with_batch_size(batch_rows.max(1))
         .build()
         .map_err(|e| fe(e.to_string()))?;
     for batch in reader {

@@ -26,7 +26,9 @@ pub mod quarantine;
 pub mod rewrite;
 pub mod spill;
 
-pub use files::{file_sha256, read_batches, sweep_leftovers, write_atomic, AtomicParquet};
+pub use files::{
+    file_sha256, read_batches, read_small_batches, sweep_leftovers, write_atomic, AtomicParquet,
+};
 pub use layout::*;
 pub use manifest::{Manifest, PartitionEntry};
 pub use patch::DEFAULT_PATCH_ROW_GROUPS;

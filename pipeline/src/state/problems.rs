@@ -72,9 +72,8 @@ const ROWS_PER_INSERT: usize = 500;
 impl StateStore {
     /// Records a run's refused rows — received in chunks, so memory stays a chunk deep
     /// however many a feed refuses — and resolves the open problems whose decision the
-    /// run brought valid (`valid_documents`), except those it refused again. All in one
-    /// transaction. A backfill (`reopen = false`) does not reopen a problem already
-    /// resolved.
+    /// run brought valid (`valid_documents`), except those it refused again. A backfill
+    /// (`reopen = false`) does not reopen a problem already resolved.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_problems(
         &self,
@@ -84,6 +83,23 @@ impl StateStore {
         run_id: &str,
         refused: &mut tokio::sync::mpsc::Receiver<Vec<Refused>>,
         valid_documents: &std::collections::HashSet<String>,
+        reopen: bool,
+    ) -> Result<()> {
+        self.record_refused_rows(feed, dataset, source_unit, run_id, refused, reopen)
+            .await?;
+        self.resolve_problems(feed, run_id, valid_documents).await
+    }
+
+    /// The first half of [`Self::record_problems`], in one transaction: a run's refused
+    /// rows become (or update) open problems. The runner does it while the feed's
+    /// snapshot is still being written.
+    pub async fn record_refused_rows(
+        &self,
+        feed: &str,
+        dataset: &str,
+        source_unit: &str,
+        run_id: &str,
+        refused: &mut tokio::sync::mpsc::Receiver<Vec<Refused>>,
         reopen: bool,
     ) -> Result<()> {
         let at = now();
@@ -124,7 +140,21 @@ impl StateStore {
                 q.build().execute(&mut *tx).await.map_err(self.err())?;
             }
         }
-        // Open problems this run did not refuse again (their last run is an earlier one).
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The second half of [`Self::record_problems`], in one transaction: the feed's open
+    /// problems this run did not refuse again (their last run is an earlier one) and
+    /// whose decision it brought valid are resolved.
+    pub async fn resolve_problems(
+        &self,
+        feed: &str,
+        run_id: &str,
+        valid_documents: &std::collections::HashSet<String>,
+    ) -> Result<()> {
+        let at = now();
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
         let open: Vec<String> = sqlx::query(
             "SELECT identity FROM problems WHERE feed = ? AND status = 'open' AND identity LIKE 'wsh:%' AND last_run <> ?",
         )
