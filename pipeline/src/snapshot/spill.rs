@@ -16,6 +16,11 @@ use std::sync::mpsc::Receiver;
 /// held until then: 8 batches of 2,048 rows, about 10 MiB).
 pub const GATHER_BATCHES: usize = 8;
 
+/// A month's gathered rows are written as soon as they are this many: a sorted export's
+/// batch (one month) goes out as it comes, without a copy into a larger batch that no
+/// cache holds (that copy, and the kernel's copy of it, cost a sorted 1M load a second).
+pub const WRITE_ROWS: usize = 512;
+
 /// One feed's spill in one run.
 pub struct SpillDir {
     dir: PathBuf,
@@ -69,7 +74,8 @@ impl SpillDir {
     /// Writes every (month, rows) part received until the sender hangs up; returns the
     /// months written (the spill writer thread's body). An unsorted export splits each
     /// batch over dozens of months: the parts are gathered for [`GATHER_BATCHES`] batches
-    /// and each month's written as one record batch, not as dozens of tiny ones.
+    /// (or until a month has [`WRITE_ROWS`]) and each month's written as one record batch,
+    /// not as dozens of tiny ones.
     pub fn write_from(
         &self,
         parts: Receiver<Vec<(String, RecordBatch)>>,
@@ -79,7 +85,13 @@ impl SpillDir {
         let mut batches = 0usize;
         for batch in parts {
             for (month, b) in batch {
-                gathered.entry(month).or_default().push(b);
+                let parts = gathered.entry(month.clone()).or_default();
+                parts.push(b);
+                if parts.iter().map(RecordBatch::num_rows).sum::<usize>() >= WRITE_ROWS {
+                    if let Some(ready) = gathered.remove_entry(&month) {
+                        self.flush(&mut files, &mut BTreeMap::from([ready]))?;
+                    }
+                }
             }
             batches += 1;
             if batches >= GATHER_BATCHES {
