@@ -70,29 +70,11 @@ pub struct Refused {
 const ROWS_PER_INSERT: usize = 500;
 
 impl StateStore {
-    /// Records a run's refused rows — received in chunks, so memory stays a chunk deep
-    /// however many a feed refuses — and resolves the open problems whose decision the
-    /// run brought valid (`valid_documents`), except those it refused again. A backfill
-    /// (`reopen = false`) does not reopen a problem already resolved.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record_problems(
-        &self,
-        feed: &str,
-        dataset: &str,
-        source_unit: &str,
-        run_id: &str,
-        refused: &mut tokio::sync::mpsc::Receiver<Vec<Refused>>,
-        valid_documents: &std::collections::HashSet<String>,
-        reopen: bool,
-    ) -> Result<()> {
-        self.record_refused_rows(feed, dataset, source_unit, run_id, refused, reopen)
-            .await?;
-        self.resolve_problems(feed, run_id, valid_documents).await
-    }
-
-    /// The first half of [`Self::record_problems`], in one transaction: a run's refused
-    /// rows become (or update) open problems. The runner does it while the feed's
-    /// snapshot is still being written.
+    /// Records a run's refused rows as open problems (or updates them), in one
+    /// transaction — received in chunks, so memory stays a chunk deep however many a feed
+    /// refuses. A backfill (`reopen = false`) does not reopen a problem already resolved.
+    /// The runner does it while the feed's snapshot is still being written; the
+    /// resolution follows the snapshot ([`Self::resolve_problems`]).
     pub async fn record_refused_rows(
         &self,
         feed: &str,
@@ -144,9 +126,9 @@ impl StateStore {
         Ok(())
     }
 
-    /// The second half of [`Self::record_problems`], in one transaction: the feed's open
-    /// problems this run did not refuse again (their last run is an earlier one) and
-    /// whose decision it brought valid are resolved.
+    /// Resolves, in one transaction, the feed's open problems whose decision the run
+    /// brought valid (`valid_documents`) and that it did not refuse again (their last
+    /// run is an earlier one). Called once the run's refused rows are recorded.
     pub async fn resolve_problems(
         &self,
         feed: &str,
@@ -225,5 +207,84 @@ impl StateStore {
                 resolved_run: r.get(16),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(identity: &str) -> Refused {
+        Refused {
+            identity: identity.to_string(),
+            file: "export.csv".into(),
+            line: 2,
+            field: "CF_XDR_SHXYM".into(),
+            reason: "uscc_check".into(),
+            value: "x".into(),
+            raw: "{}".into(),
+        }
+    }
+
+    async fn record(store: &StateStore, run: &str, rows: &[&str], reopen: bool) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        tx.send(rows.iter().map(|r| refused(r)).collect())
+            .await
+            .unwrap();
+        drop(tx);
+        store
+            .record_refused_rows("f", "xzcf", "u", run, &mut rx, reopen)
+            .await
+            .unwrap();
+    }
+
+    async fn status_of(store: &StateStore) -> Vec<(String, String, Option<String>)> {
+        let mut all: Vec<_> = store
+            .problems(Some("f"), None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.identity, p.status, p.resolved_run))
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[tokio::test]
+    async fn a_problem_resolves_when_its_decision_comes_valid_and_not_refused_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state.sqlite"))
+            .await
+            .unwrap();
+        record(&store, "r1", &["wsh:A", "wsh:B", "wsh:C"], true).await;
+        store
+            .resolve_problems("f", "r1", &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(store.open_documents("f").await.unwrap().len(), 3);
+        // Run 2 refuses B again and sees A and B valid (two rows of B): A resolves, B
+        // (refused again) and C (not seen valid) stay open.
+        record(&store, "r2", &["wsh:B"], true).await;
+        let valid = ["A", "B"].iter().map(|s| s.to_string()).collect();
+        store.resolve_problems("f", "r2", &valid).await.unwrap();
+        assert_eq!(
+            status_of(&store).await,
+            vec![
+                ("wsh:A".into(), "resolved".into(), Some("r2".into())),
+                ("wsh:B".into(), "open".into(), None),
+                ("wsh:C".into(), "open".into(), None),
+            ]
+        );
+        // A backfill refusing A again leaves it resolved; a nightly run reopens it.
+        record(&store, "r3", &["wsh:A"], false).await;
+        assert_eq!(status_of(&store).await[0].1, "resolved");
+        record(&store, "r4", &["wsh:A"], true).await;
+        assert_eq!(status_of(&store).await[0].1, "open");
+        // Resolving with nothing seen valid changes nothing.
+        store
+            .resolve_problems("f", "r5", &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(store.open_documents("f").await.unwrap().len(), 3);
     }
 }
