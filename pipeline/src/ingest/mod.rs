@@ -159,6 +159,7 @@ pub fn ingest_feed(
     counts.new = index.len() as u64 - counts.changed;
     counts.kept = counts.new + counts.changed + counts.unchanged;
 
+    tracing::debug!(feed = %feed.name, seconds = started.elapsed().as_secs_f64(), "compared with the previous snapshot");
     // Pass 2: publish.
     let quarantine_file = quarantine.publish()?;
     if let (Some(path), Some(tell), false) =
