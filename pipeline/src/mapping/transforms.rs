@@ -330,33 +330,13 @@ pub fn scaled_decimal(raw: &str, shift: u32) -> Option<String> {
     if neg && scaled != 0 {
         out.push('-');
     }
-    push_decimal_digits(&mut out, (scaled / 1_000_000) as u128);
+    out.push_str(itoa::Buffer::new().format(scaled.unsigned_abs() / 1_000_000));
     out.push('.');
-    let frac = (scaled % 1_000_000) as u32;
+    let frac = (scaled.unsigned_abs() % 1_000_000) as u32;
     for p in [100_000, 10_000, 1_000, 100, 10, 1] {
         out.push(char::from(b'0' + (frac / p % 10) as u8));
     }
     Some(out)
-}
-
-/// Appends `v` in decimal (what `format!` does, without its machinery: amounts are
-/// printed a row each; past 64 bits, which no real amount reaches, `format!` does it).
-fn push_decimal_digits(out: &mut String, v: u128) {
-    let Ok(mut v) = u64::try_from(v) else {
-        out.push_str(&v.to_string());
-        return;
-    };
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend(buf[at..].iter().map(|&b| char::from(b)));
 }
 
 #[cfg(test)]

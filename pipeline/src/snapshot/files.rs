@@ -202,6 +202,27 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
 /// not a system call for every page of every column read.
 const READ_WHOLE_BYTES: u64 = 64 << 20;
 
+/// Rows a batch of [`read_batches`] holds.
+const BATCH_ROWS: usize = 8192;
+
+/// A row selection of exactly `rows` (ascending positions in a file or row group), the
+/// rows between them skipped — pages holding none of them are not decoded.
+pub(super) fn select_rows(
+    rows: impl IntoIterator<Item = usize>,
+) -> parquet::arrow::arrow_reader::RowSelection {
+    use parquet::arrow::arrow_reader::RowSelector;
+    let mut selectors = Vec::new();
+    let mut at = 0;
+    for r in rows {
+        if r > at {
+            selectors.push(RowSelector::skip(r - at));
+        }
+        selectors.push(RowSelector::select(1));
+        at = r + 1;
+    }
+    selectors.into()
+}
+
 /// Reads a Parquet file batch by batch, optionally only some columns.
 pub fn read_batches(
     path: &Path,
@@ -213,9 +234,9 @@ pub fn read_batches(
     if size <= READ_WHOLE_BYTES {
         let mut bytes = Vec::with_capacity(size as usize);
         std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err(path))?;
-        read_batches_from(path, bytes::Bytes::from(bytes), columns, 8192, each)
+        read_batches_from(path, bytes::Bytes::from(bytes), columns, BATCH_ROWS, each)
     } else {
-        read_batches_from(path, file, columns, 8192, each)
+        read_batches_from(path, file, columns, BATCH_ROWS, each)
     }
 }
 

@@ -306,8 +306,7 @@ fn scan_file_identity(
     each: &IdentityVisitor<'_>,
 ) -> Result<()> {
     use parquet::arrow::arrow_reader::{
-        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-        RowSelector,
+        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
     };
     // Only the identity columns' pages are read (the page index locates each one): the
     // rest of the file — nine tenths of it — is not touched.
@@ -345,18 +344,9 @@ fn scan_file_identity(
     if hits.is_empty() {
         return Ok(());
     }
-    let mut selectors = Vec::with_capacity(2 * hits.len() + 1);
-    let mut at = 0;
-    for &(r, _) in &hits {
-        if r > at {
-            selectors.push(RowSelector::skip(r - at));
-        }
-        selectors.push(RowSelector::select(1));
-        at = r + 1;
-    }
     let rest = ParquetRecordBatchReaderBuilder::new_with_metadata(handle()?, meta.clone())
         .with_projection(columns(&["version", "updated_at"]))
-        .with_row_selection(RowSelection::from(selectors))
+        .with_row_selection(files::select_rows(hits.iter().map(|h| h.0)))
         .with_batch_size(8192)
         .build()
         .map_err(fe)?;

@@ -23,8 +23,7 @@ use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
@@ -138,20 +137,9 @@ pub(super) fn patch_partition(
                 .with_row_groups(vec![g])
                 .with_projection(mask);
         builder = match only {
-            Some(rows) => {
-                let mut selectors = Vec::with_capacity(2 * rows.len() + 1);
-                let mut at = 0;
-                for &r in rows {
-                    if r > at {
-                        selectors.push(RowSelector::skip(r - at));
-                    }
-                    selectors.push(RowSelector::select(1));
-                    at = r + 1;
-                }
-                builder
-                    .with_row_selection(RowSelection::from(selectors))
-                    .with_batch_size(rows.len().max(1))
-            }
+            Some(rows) => builder
+                .with_row_selection(super::files::select_rows(rows.iter().copied()))
+                .with_batch_size(rows.len().max(1)),
             None => builder.with_batch_size(pq.row_group(g).num_rows().max(1) as usize),
         };
         let mut arrays = Vec::new();
