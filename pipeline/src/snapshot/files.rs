@@ -55,7 +55,7 @@ pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
-        .set_max_row_group_size(128 * 1024)
+        .set_max_row_group_row_count(Some(128 * 1024))
         // Ids, versions, names, facts and file lines are nearly unique: a dictionary
         // only costs time there. Code lists, units and authorities repeat.
         .set_dictionary_enabled(false)

@@ -308,12 +308,14 @@ fn scan_file_identity(
     use parquet::arrow::arrow_reader::{
         ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
     };
+    use parquet::file::metadata::PageIndexPolicy;
     // Only the identity columns' pages are read (the page index locates each one): the
     // rest of the file — nine tenths of it — is not touched.
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     let handle = || file.try_clone().map_err(io_err(path));
     let fe = |e: parquet::errors::ParquetError| fmt_err(path)(e.to_string());
-    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new().with_page_index(true))
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional),
+    )
         .map_err(fe)?;
     let columns = |names: &[&str]| {
         parquet::arrow::ProjectionMask::columns(

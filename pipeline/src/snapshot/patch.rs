@@ -28,7 +28,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::column::writer::ColumnCloseResult;
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::writer::SerializedFileWriter;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -78,7 +78,8 @@ pub(super) fn patch_partition(
         Err(e) => return Err(io_err(dest)(e)),
     };
     let fe = |e: parquet::errors::ParquetError| fmt_err(dest)(e.to_string());
-    let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new().with_page_index(true))
+    let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional),
+    )
         .map_err(fe)?;
     let pq = meta.metadata().clone();
     let old_rows: i64 = pq.row_groups().iter().map(|g| g.num_rows()).sum();
@@ -324,12 +325,7 @@ fn copy_row_group(
 /// as it is encoded (its page locations carried over; no column index).
 fn copied(pq: &ParquetMetaData, g: usize, c: usize) -> ColumnCloseResult {
     let chunk = pq.row_group(g).column(c).clone();
-    let offset_index = pq.offset_index().and_then(|oi| oi.get(g)?.get(c)).map(|o| {
-        parquet::format::OffsetIndex::new(
-            o.page_locations.clone(),
-            o.unencoded_byte_array_data_bytes.clone(),
-        )
-    });
+    let offset_index = pq.page_index_for_row_group(g).offset_index(c).cloned();
     ColumnCloseResult {
         bytes_written: chunk.compressed_size() as u64,
         rows_written: pq.row_group(g).num_rows() as u64,
