@@ -176,12 +176,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// mimalloc's `mi_option_purge_delay` (its `mimalloc.h`, v2): how long freed memory is
+/// mimalloc's `mi_option_purge_delay` (its `mimalloc.h`, v3 as v2): how long freed memory is
 /// kept before it goes back to the OS.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Milliseconds freed memory is kept for reuse before it goes back to the OS.
-const PURGE_DELAY_MS: std::ffi::c_long = 100;
+const PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
 fn main() {
     // No transparent huge pages: mimalloc asks for them on its arenas, and every fresh
@@ -192,15 +192,19 @@ fn main() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
-    // Freed memory goes back to the OS after 100 ms (mimalloc's default is 10): rows are
-    // allocated on one thread and freed on another, and returning them sooner costs page
-    // faults and TLB shootdowns (at 10M rows, 0 ms spent 95 s in the kernel, 10 ms 55 s)
-    // for little memory (peak RSS 137 MiB at 1M, against 121 at 10 ms). An operator's
-    // MIMALLOC_PURGE_DELAY (milliseconds) is left to mimalloc.
+    // Freed memory goes back to the OS after a second (mimalloc's default is 10 ms):
+    // rows are allocated on one thread and freed on another, and returning them sooner
+    // costs page faults and TLB shootdowns. Unsorted 1M full load: 100 ms 5.8 s, 1000 ms
+    // 5.1 s; 10M: 100 ms 84 s (50 s in the kernel), 1000 ms 68 s. What a phase leaves
+    // behind is returned at once between phases (`pipeline::memory`), so the peak stays
+    // one phase's (1M: 173 MiB, against 204 without). An operator's MIMALLOC_PURGE_DELAY
+    // (milliseconds) is left to mimalloc.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets an option value, before any thread of ours starts.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
+    // SAFETY: mi_collect only walks the allocator's own structures.
+    pipeline::memory::set_return_freed(|| unsafe { libmimalloc_sys::mi_collect(true) });
     let cli = Cli::parse();
     init_logs(cli.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -28,6 +28,7 @@ pub mod crashpoint;
 pub mod domain;
 pub mod ingest;
 pub mod mapping;
+pub mod memory;
 pub mod orchestrate;
 pub mod platform;
 pub mod push;

@@ -72,6 +72,14 @@ impl std::ops::Deref for HexId {
     }
 }
 
+/// A set of packed record ids. Ids are hashes already: foldhash (seeded a process)
+/// spreads them at a fraction of SipHash's cost (a night hashes every id of the history
+/// two or three times).
+pub type IdSet = std::collections::HashSet<[u8; 16], foldhash::fast::RandomState>;
+
+/// A map from packed record ids (see [`IdSet`]).
+pub type IdMap<V> = std::collections::HashMap<[u8; 16], V, foldhash::fast::RandomState>;
+
 /// A 32-hex id packed into 16 bytes (for compact in-memory indexes).
 pub fn pack_id(hex32: &str) -> [u8; 16] {
     let b = hex32.as_bytes();

@@ -152,6 +152,9 @@ pub fn ingest_feed(
     };
     previous::vanished(store, feed, &mut index, scope, &mut cmp)?;
     index.drop_lookups();
+    // The read pass's buffers and the dedupe's lookups are free: back to the OS before
+    // the partitions' encoding takes its own (the run's peak was the two together).
+    crate::memory::return_freed();
     counts.vanished = cmp.vanished;
     counts.superseded += cmp.against.older;
     counts.unchanged = cmp.against.unchanged;

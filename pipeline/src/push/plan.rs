@@ -11,7 +11,7 @@ use crate::platform::contract::Op;
 use crate::snapshot::{self, SnapshotError, SnapshotStore};
 use crate::state::{LedgerEntry, LedgerStatus, Override, OverrideKind, PendingOp};
 use arrow_array::Array;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Why a record is withdrawn when its publication period ended.
 pub const REASON_EXPIRED: &str = "公示期满 (publication period ended)";
@@ -94,7 +94,7 @@ pub fn owed(
     today: chrono::NaiveDate,
 ) -> Result<Vec<PendingOp>, SnapshotError> {
     let mut owed: Vec<PendingOp> = Vec::new();
-    let mut seen: HashSet<[u8; 16]> = HashSet::new();
+    let mut seen = crate::domain::identity::IdSet::default();
     let expired_reason = REASON_EXPIRED.to_string();
     let mut columns = vec!["record_id", "version", "source_unit"];
     for i in [

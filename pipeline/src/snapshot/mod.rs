@@ -314,9 +314,11 @@ fn scan_file_identity(
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     let handle = || file.try_clone().map_err(io_err(path));
     let fe = |e: parquet::errors::ParquetError| fmt_err(path)(e.to_string());
-    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional),
+    let meta = ArrowReaderMetadata::load(
+        &file,
+        ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional),
     )
-        .map_err(fe)?;
+    .map_err(fe)?;
     let columns = |names: &[&str]| {
         parquet::arrow::ProjectionMask::columns(
             meta.metadata().file_metadata().schema_descr(),

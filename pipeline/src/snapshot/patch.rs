@@ -17,7 +17,7 @@ use super::files::{fsync_and_rename, hidden_tmp, writer_props};
 use super::spill::SpillDir;
 use super::{filter, required_str_col, spill_to_snapshot, u64_col, PartitionEntry, Provenance};
 use super::{fmt_err, io_err, Result, SnapshotError};
-use crate::domain::identity::pack_id;
+use crate::domain::identity::{pack_id, IdMap, IdSet};
 use crate::stages::dedupe::DedupeIndex;
 use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::SchemaRef;
@@ -30,7 +30,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::writer::SerializedFileWriter;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -65,7 +65,7 @@ pub(super) fn patch_partition(
     spill: &SpillDir,
     from: &Provenance<'_>,
     index: &DedupeIndex,
-    replaced: Option<&HashSet<[u8; 16]>>,
+    replaced: Option<&IdSet>,
     before: Option<&PartitionEntry>,
     max_row_groups: usize,
 ) -> Result<Option<Patched>> {
@@ -78,9 +78,11 @@ pub(super) fn patch_partition(
         Err(e) => return Err(io_err(dest)(e)),
     };
     let fe = |e: parquet::errors::ParquetError| fmt_err(dest)(e.to_string());
-    let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional),
+    let meta = ArrowReaderMetadata::load(
+        &bytes,
+        ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional),
     )
-        .map_err(fe)?;
+    .map_err(fe)?;
     let pq = meta.metadata().clone();
     let old_rows: i64 = pq.row_groups().iter().map(|g| g.num_rows()).sum();
     if meta.schema().fields() != schema.fields()
@@ -109,7 +111,7 @@ pub(super) fn patch_partition(
         return Ok(None);
     }
     let run_ids = required_str_col(&run, "record_id")?;
-    let run_at: HashMap<[u8; 16], usize> = (0..run.num_rows())
+    let run_at: IdMap<usize> = (0..run.num_rows())
         .map(|i| (pack_id(run_ids.value(i)), i))
         .collect();
     let mut placed = vec![false; run.num_rows()];

@@ -9,7 +9,7 @@ use super::{
     filter, read_batches, required_str_col, spill_to_snapshot, str_col, u64_col, AtomicParquet,
     PartitionEntry, Provenance, SnapshotError, SnapshotStore,
 };
-use crate::domain::identity::pack_id;
+use crate::domain::identity::{pack_id, IdSet};
 use crate::mapping::Feed;
 use crate::stages::dedupe::DedupeIndex;
 use arrow_array::RecordBatch;
@@ -46,7 +46,7 @@ pub fn write_snapshot(
     schema: &SchemaRef,
     spill: &SpillFiles<'_>,
     index: &DedupeIndex,
-    replaced: &HashSet<[u8; 16]>,
+    replaced: &IdSet,
 ) -> Result<(), SnapshotError> {
     let ds = &feed.dataset.code;
     let mut manifest = store.manifest(ds).unwrap_or_default();
@@ -118,7 +118,7 @@ fn write_partition(
     schema: &SchemaRef,
     spill: &SpillFiles<'_>,
     index: &DedupeIndex,
-    replaced: &HashSet<[u8; 16]>,
+    replaced: &IdSet,
     before: Option<&PartitionEntry>,
 ) -> Result<Option<PartitionEntry>, SnapshotError> {
     let dest = store.partition_file(ds, month);
