@@ -5,7 +5,7 @@
 //! resolved with the date. Reruns and backfills refusing the same row again add no
 //! second copy; they update where and when it was last seen.
 
-use super::{now, Result, StateStore};
+use super::{now, Result, StateError, StateStore};
 use sqlx::Row;
 
 /// One problem as the state store keeps it.
@@ -159,17 +159,24 @@ impl StateStore {
     /// The document numbers (文书号) of a feed's open problems: the only ones a run needs
     /// to notice among its valid rows (memory bounded by the problems, not the input).
     pub async fn open_documents(&self, feed: &str) -> Result<std::collections::HashSet<String>> {
-        let rows = sqlx::query(
-            "SELECT identity FROM problems WHERE feed = ? AND status = 'open' AND identity LIKE 'wsh:%'",
+        // One row holding them all, as a JSON array: a full load leaves tens of thousands
+        // of problems, and a row apiece cost a night 30 ms.
+        let all: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_array(substr(identity, 5)) FROM problems
+             WHERE feed = ? AND status = 'open' AND identity LIKE 'wsh:%'",
         )
         .bind(feed)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(self.err())?;
-        Ok(rows
-            .iter()
-            .map(|r| r.get::<String, _>(0)[4..].to_string())
-            .collect())
+        let documents: Vec<String> =
+            serde_json::from_str(all.as_deref().unwrap_or("[]")).map_err(|e| {
+                StateError::Unreadable {
+                    path: self.path.clone(),
+                    message: format!("the open problems' documents: {e}"),
+                }
+            })?;
+        Ok(documents.into_iter().collect())
     }
 
     /// The problems, optionally of one feed and one status, in feed and first-seen order.
