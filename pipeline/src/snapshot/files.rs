@@ -130,12 +130,45 @@ impl AtomicParquet {
 
     /// Finishes the file, fsyncs it and renames it into place.
     pub fn publish(self) -> Result<u64> {
+        let (rows, written) = self.close()?;
+        written.publish()?;
+        Ok(rows)
+    }
+
+    /// Finishes the file; its rows and the publish still to do (see [`Written`]).
+    pub(super) fn close(self) -> Result<(u64, Written)> {
         let file = self
             .writer
             .into_inner()
             .map_err(|e| fmt_err(&self.tmp)(e.to_string()))?;
-        fsync_and_rename(file, &self.tmp, &self.dest)?;
-        Ok(self.rows)
+        Ok((
+            self.rows,
+            Written {
+                file,
+                tmp: self.tmp,
+                dest: self.dest,
+            },
+        ))
+    }
+}
+
+/// A file written in full under its temporary name, not yet published: the fsync (a few
+/// milliseconds of waiting on the disk) can then be left to another thread while the
+/// writer goes on encoding.
+pub(super) struct Written {
+    file: File,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl Written {
+    pub(super) fn new(file: File, tmp: PathBuf, dest: PathBuf) -> Written {
+        Written { file, tmp, dest }
+    }
+
+    /// Fsyncs the file and renames it into place (see [`fsync_and_rename`]).
+    pub(super) fn publish(self) -> Result<()> {
+        fsync_and_rename(self.file, &self.tmp, &self.dest)
     }
 }
 

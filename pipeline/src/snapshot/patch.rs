@@ -13,7 +13,7 @@
 //! rewritten whole instead (compaction), as it is when the run brings more than a quarter
 //! of the month's records, or when the file was written under another schema.
 
-use super::files::{fsync_and_rename, hidden_tmp, writer_props};
+use super::files::{hidden_tmp, writer_props, Written};
 use super::spill::SpillDir;
 use super::{filter, required_str_col, spill_to_snapshot, u64_col, PartitionEntry, Provenance};
 use super::{fmt_err, io_err, Result, SnapshotError};
@@ -51,9 +51,12 @@ const VOLATILE: [&str; 5] = [
 pub(super) struct Patched {
     pub rows: u64,
     pub rows_by_feed: BTreeMap<String, u64>,
+    /// The new file, to publish.
+    pub written: Written,
 }
 
-/// Patches `dest` (the partition of `month`) with the run's winners of that month,
+/// Patches `dest` (the partition of `month`) with the run's winners of that month, written
+/// beside it (publishing it is the caller's: [`Patched::written`]),
 /// dropping the `replaced` records that are not among them (`None`: the month holds no
 /// replaced record, so its rows are copied without a look). `None` when the partition
 /// should be rewritten whole instead (see the module comment); nothing is written then.
@@ -301,10 +304,10 @@ pub(super) fn patch_partition(
     }
     by_feed.retain(|_, n| *n > 0);
     let file = out.into_inner().map_err(fe)?;
-    fsync_and_rename(file, &tmp, dest)?;
     Ok(Some(Patched {
         rows: written_rows,
         rows_by_feed: by_feed,
+        written: Written::new(file, tmp, dest.to_path_buf()),
     }))
 }
 

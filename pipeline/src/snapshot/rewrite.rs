@@ -1,9 +1,10 @@
 //! Publishing a run's records: each affected month partition is patched when the run
 //! changes little of it (`super::patch`), else rewritten — its previous rows minus the
 //! replaced records, then the run's winners for that month — written beside its final
-//! name and renamed into place; then the manifest. Partitions
-//! are independent, so two writers encode them side by side.
+//! name and renamed into place (by a thread of its own, while the writers go on); then
+//! the manifest. Partitions are independent, so two writers encode them side by side.
 
+use super::files::Written;
 use super::spill::SpillDir;
 use super::{
     filter, read_batches, required_str_col, spill_to_snapshot, str_col, u64_col, AtomicParquet,
@@ -17,7 +18,7 @@ use arrow_schema::SchemaRef;
 use std::collections::{BTreeMap, HashSet};
 
 /// A partition rewritten: its month, and its manifest entry (`None`: it emptied).
-type Written = (String, Option<PartitionEntry>);
+type Done = (String, Option<PartitionEntry>);
 
 /// Partition files written at once (the machine has 2 cores).
 const PARTITION_WRITERS: usize = 2;
@@ -59,39 +60,63 @@ pub fn write_snapshot(
             });
         }
     }
-    // Partitions are independent: two writers encode them side by side.
-    let queue = std::sync::Mutex::new(spill.months.iter());
-    let results: Vec<Result<Vec<Written>, SnapshotError>> = std::thread::scope(|scope| {
+    // Partitions are independent: two writers encode them side by side, and a third
+    // thread publishes each file they finish (fsync, rename), so a writer does not wait
+    // on the disk before its next month. The manifest follows the last publish.
+    let queue = &std::sync::Mutex::new(spill.months.iter());
+    let partitions = &manifest.partitions;
+    let panicked = |what: &str| SnapshotError::Format {
+        path: store.dataset_dir(ds),
+        message: format!("{what} panicked"),
+    };
+    let (results, published) = std::thread::scope(|scope| {
+        let (to_publish, publishing) = std::sync::mpsc::channel::<Written>();
+        let publisher = scope.spawn(move || -> Result<(), SnapshotError> {
+            let mut first_error = None;
+            for written in publishing {
+                if let Err(e) = written.publish() {
+                    first_error.get_or_insert(e);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        });
         let workers: Vec<_> = (0..PARTITION_WRITERS)
             .map(|_| {
-                scope.spawn(|| {
+                let to_publish = to_publish.clone();
+                scope.spawn(move || -> Result<Vec<Done>, SnapshotError> {
                     let mut done = Vec::new();
                     loop {
                         let Some(month) = queue.lock().expect("not poisoned").next() else {
                             break;
                         };
-                        let before = manifest.partitions.iter().find(|p| &p.month == month);
-                        let entry = write_partition(
+                        let before = partitions.iter().find(|p| &p.month == month);
+                        let (entry, written) = write_partition(
                             store, ds, month, run_id, schema, spill, index, replaced, before,
                         )?;
+                        if let Some(w) = written {
+                            // The publisher only stops once every writer has hung up.
+                            let _ = to_publish.send(w);
+                        }
                         done.push((month.clone(), entry));
                     }
                     Ok(done)
                 })
             })
             .collect();
-        workers
+        drop(to_publish);
+        let results: Vec<Result<Vec<Done>, SnapshotError>> = workers
             .into_iter()
             .map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    Err(SnapshotError::Format {
-                        path: store.dataset_dir(ds),
-                        message: "a partition writer panicked".into(),
-                    })
-                })
+                w.join()
+                    .unwrap_or_else(|_| Err(panicked("a partition writer")))
             })
-            .collect()
+            .collect();
+        let published = publisher
+            .join()
+            .unwrap_or_else(|_| Err(panicked("the partition publisher")));
+        (results, published)
     });
+    published?;
     for r in results {
         for (month, entry) in r? {
             manifest.partitions.retain(|p| p.month != month);
@@ -120,7 +145,7 @@ fn write_partition(
     index: &DedupeIndex,
     replaced: &IdSet,
     before: Option<&PartitionEntry>,
-) -> Result<Option<PartitionEntry>, SnapshotError> {
+) -> Result<(Option<PartitionEntry>, Option<Written>), SnapshotError> {
     let dest = store.partition_file(ds, month);
     let entry = |rows, rows_by_feed| PartitionEntry {
         month: month.to_string(),
@@ -141,7 +166,7 @@ fn write_partition(
         before,
         spill.patch_row_groups,
     )? {
-        return Ok(Some(entry(p.rows, p.rows_by_feed)));
+        return Ok((Some(entry(p.rows, p.rows_by_feed)), Some(p.written)));
     }
     let mut out = AtomicParquet::create(&dest, schema.clone())?;
     let mut by_feed: BTreeMap<String, u64> = BTreeMap::new();
@@ -182,8 +207,8 @@ fn write_partition(
         if let Some(dir) = dest.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
-        return Ok(None);
+        return Ok((None, None));
     }
-    let rows = out.publish()?;
-    Ok(Some(entry(rows, by_feed)))
+    let (rows, written) = out.close()?;
+    Ok((Some(entry(rows, by_feed)), Some(written)))
 }
