@@ -456,10 +456,22 @@ fn a_patched_night_leaves_what_a_rewrite_leaves() {
             .filter(|e| e.path().is_dir())
             .map(|e| {
                 let f = std::fs::File::open(e.path().join("data.parquet")).unwrap();
-                parquet::file::reader::FileReader::metadata(
-                    &parquet::file::serialized_reader::SerializedFileReader::new(f).unwrap(),
-                )
-                .num_row_groups()
+                let reader =
+                    parquet::file::serialized_reader::SerializedFileReader::new(f).unwrap();
+                let meta = parquet::file::reader::FileReader::metadata(&reader);
+                // Every row group keeps its ids' Bloom filter, the copied ones too.
+                for g in meta.row_groups() {
+                    let ids = g
+                        .columns()
+                        .iter()
+                        .find(|c| c.column_path().string() == "record_id");
+                    assert!(
+                        ids.is_some_and(|c| c.bloom_filter_offset().is_some()),
+                        "{}: a row group without its ids' Bloom filter",
+                        e.path().display()
+                    );
+                }
+                meta.num_row_groups()
             })
             .collect();
         (seen, groups)

@@ -3,7 +3,7 @@
 //! the records of the feed that the source no longer has (a backfill's window, or a
 //! full export), which leave the snapshot and are withdrawn upstream.
 
-use crate::domain::identity::pack_id;
+use crate::domain::identity::{hex32, pack_id, HexId};
 use crate::mapping::Feed;
 use crate::snapshot::{self, SnapshotError, SnapshotStore};
 use crate::stages::dedupe::{AgainstPrevious, DedupeIndex};
@@ -34,8 +34,11 @@ pub(super) fn compare(
         for k in 0..index.shard_count() {
             index.load_shard(k).map_err(scratch_err(store))?;
             let hits = std::sync::Mutex::new(Vec::new());
+            // The winners as the snapshot writes ids, for its row groups' Bloom filters.
+            let candidates: Vec<HexId> = index.loaded_winners().map(hex32).collect();
             store.scan_identity(
                 dataset,
+                Some(&candidates),
                 &|id| index.in_loaded(id) && index.has_winner(id),
                 &|month, id, updated, version| {
                     let hit = (month.to_string(), *id, updated, version);

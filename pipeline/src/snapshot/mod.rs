@@ -33,7 +33,7 @@ pub use layout::*;
 pub use manifest::{Manifest, PartitionEntry};
 pub use patch::DEFAULT_PATCH_ROW_GROUPS;
 
-use crate::domain::identity::pack_id;
+use crate::domain::identity::{pack_id, HexId};
 use crate::stages::resolve::Register;
 use arrow_array::{Array, RecordBatch};
 use std::path::{Path, PathBuf};
@@ -266,9 +266,13 @@ impl SnapshotStore {
 
     /// Streams the identity of the records of a dataset's snapshot that `wants` picks
     /// out (see [`IdentityVisitor`]). Partitions are read by two threads.
+    ///
+    /// `candidates`, when given, are the ids `wants` can pick (as `record_id` writes
+    /// them): a row group whose Bloom filter holds none of them is passed over.
     pub fn scan_identity(
         &self,
         dataset: &str,
+        candidates: Option<&[HexId]>,
         wants: &IdentityFilter<'_>,
         each: &IdentityVisitor<'_>,
     ) -> Result<()> {
@@ -283,7 +287,7 @@ impl SnapshotStore {
                             else {
                                 return Ok(());
                             };
-                            scan_file_identity(month, path, wants, each)?;
+                            scan_file_identity(month, path, candidates, wants, each)?;
                         }
                     })
                 })
@@ -302,6 +306,7 @@ impl SnapshotStore {
 fn scan_file_identity(
     month: &str,
     path: &Path,
+    candidates: Option<&[HexId]>,
     wants: &IdentityFilter<'_>,
     each: &IdentityVisitor<'_>,
 ) -> Result<()> {
@@ -326,24 +331,58 @@ fn scan_file_identity(
         )
     };
     let lacks = || fmt_err(path)("snapshot lacks identity columns".into());
+    let pq = meta.metadata().clone();
+    // The row groups that may hold a wanted record: where a row group has a Bloom filter
+    // of its ids, and there are fewer candidates than rows (asking the filter costs about
+    // what reading an id does), it is asked first. Ids are written as `record_id` makes
+    // them (lowercase hex), which is what the candidates are.
+    let id_column = pq
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "record_id");
+    let filters = ParquetRecordBatchReaderBuilder::new_with_metadata(handle()?, meta.clone());
+    let may_hold = |g: usize| {
+        let (Some(col), Some(ids)) = (id_column, candidates) else {
+            return true;
+        };
+        if ids.len() as i64 > pq.row_group(g).num_rows() {
+            return true;
+        }
+        match filters.get_row_group_column_bloom_filter(g, col) {
+            Ok(Some(filter)) => ids.iter().any(|id| filter.check(&**id)),
+            _ => true,
+        }
+    };
     // The wanted rows: (row in the file, packed id).
     let mut hits: Vec<(usize, [u8; 16])> = Vec::new();
-    let mut row = 0usize;
-    let ids = ParquetRecordBatchReaderBuilder::new_with_metadata(handle()?, meta.clone())
-        .with_projection(columns(&["record_id"]))
-        .with_batch_size(8192)
-        .build()
-        .map_err(fe)?;
-    for b in ids {
-        let b = b.map_err(|e| fmt_err(path)(e.to_string()))?;
-        let ids = str_col(&b, "record_id").ok_or_else(lacks)?;
-        for i in 0..b.num_rows() {
-            let id = pack_id(ids.value(i));
-            if wants(&id) {
-                hits.push((row + i, id));
-            }
+    let mut first_row = 0usize;
+    for g in 0..pq.num_row_groups() {
+        let rows = usize::try_from(pq.row_group(g).num_rows()).unwrap_or(0);
+        let start = first_row;
+        first_row += rows;
+        if !may_hold(g) {
+            continue;
         }
-        row += b.num_rows();
+        let mut row = start;
+        let ids = ParquetRecordBatchReaderBuilder::new_with_metadata(handle()?, meta.clone())
+            .with_projection(columns(&["record_id"]))
+            .with_row_groups(vec![g])
+            .with_batch_size(8192)
+            .build()
+            .map_err(fe)?;
+        for b in ids {
+            let b = b.map_err(|e| fmt_err(path)(e.to_string()))?;
+            let ids = str_col(&b, "record_id").ok_or_else(lacks)?;
+            for i in 0..b.num_rows() {
+                let id = pack_id(ids.value(i));
+                if wants(&id) {
+                    hits.push((row + i, id));
+                }
+            }
+            row += b.num_rows();
+        }
     }
     if hits.is_empty() {
         return Ok(());
@@ -377,4 +416,77 @@ fn scan_file_identity(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::identity::hex32;
+    use arrow_array::StringArray;
+    use arrow_schema::{DataType, Field, Schema};
+
+    fn id(n: u32) -> [u8; 16] {
+        use sha2::Digest;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&sha2::Sha256::digest(n.to_le_bytes())[..16]);
+        id
+    }
+
+    /// A partition of two row groups: ids 0..3000, then 3000..6000.
+    fn partition(dir: &Path) -> PathBuf {
+        let schema = Arc::new(Schema::new(
+            ["record_id", "version", "updated_at"]
+                .map(|n| Field::new(n, DataType::Utf8, true))
+                .to_vec(),
+        ));
+        let path = dir.join("month=2024-01/data.parquet");
+        let mut out = AtomicParquet::create(&path, schema.clone()).unwrap();
+        for half in [0..3000u32, 3000..6000] {
+            let ids: Vec<String> = half.clone().map(|n| hex32(&id(n)).to_string()).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(ids.clone())),
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(StringArray::from(vec!["2024-01-02 03:04:05"; half.len()])),
+                ],
+            )
+            .unwrap();
+            out.write(&batch).unwrap();
+            out.close_row_group();
+        }
+        out.publish().unwrap();
+        path
+    }
+
+    fn scan(path: &Path, candidates: &[u32]) -> Vec<[u8; 16]> {
+        let candidates: Vec<HexId> = candidates.iter().map(|n| hex32(&id(*n))).collect();
+        let found = std::sync::Mutex::new(Vec::new());
+        // Every id is wanted: what comes back is what the Bloom filters let through.
+        scan_file_identity(
+            "2024-01",
+            path,
+            Some(&candidates),
+            &|_| true,
+            &|_, id, _, _| found.lock().unwrap().push(*id),
+        )
+        .unwrap();
+        found.into_inner().unwrap()
+    }
+
+    #[test]
+    fn row_groups_whose_bloom_filters_hold_no_candidate_are_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = partition(dir.path());
+        // A candidate in the second row group: its rows are read, the first group's not.
+        let found = scan(&path, &[4321, 999_999]);
+        assert_eq!(found.len(), 3000);
+        assert!(found.contains(&id(4321)) && !found.contains(&id(10)));
+        // Candidates in both: every row; in neither: none.
+        assert_eq!(scan(&path, &[1, 5999]).len(), 6000);
+        assert!(scan(&path, &[1_000_000, 1_000_001]).is_empty());
+        // More candidates than a row group has rows: no filter is asked.
+        let many: Vec<u32> = (100_000..103_001).collect();
+        assert_eq!(scan(&path, &many).len(), 6000);
+    }
 }

@@ -27,6 +27,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::bloom_filter::Sbbf;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::writer::SerializedFileWriter;
@@ -217,7 +218,8 @@ pub(super) fn patch_partition(
             let writers = factory.create_column_writers(groups).map_err(fe)?;
             for ((c, field), mut w) in schema.fields().iter().enumerate().zip(writers) {
                 if c == record_id && dropped == 0 {
-                    rg.append_column(&bytes, copied(&pq, g, c)).map_err(fe)?;
+                    rg.append_column(&bytes, copied(&bytes, &pq, g, c))
+                        .map_err(fe)?;
                     continue;
                 }
                 let new_col = run.column(c);
@@ -247,7 +249,8 @@ pub(super) fn patch_partition(
                         .all(|(k, &(_, j))| same_value(before.as_ref(), k, new_col.as_ref(), j))
                 };
                 if same {
-                    rg.append_column(&bytes, copied(&pq, g, c)).map_err(fe)?;
+                    rg.append_column(&bytes, copied(&bytes, &pq, g, c))
+                        .map_err(fe)?;
                     continue;
                 }
                 let old = if c == feed_at {
@@ -320,22 +323,24 @@ fn copy_row_group(
 ) -> parquet::errors::Result<u64> {
     let mut rg = out.next_row_group()?;
     for c in 0..pq.row_group(g).num_columns() {
-        rg.append_column(bytes, copied(pq, g, c))?;
+        rg.append_column(bytes, copied(bytes, pq, g, c))?;
     }
     rg.close()?;
     Ok(pq.row_group(g).num_rows() as u64)
 }
 
 /// The close result that lets a row group writer splice column `c` of row group `g` in
-/// as it is encoded (its page locations carried over; no column index).
-fn copied(pq: &ParquetMetaData, g: usize, c: usize) -> ColumnCloseResult {
+/// as it is encoded (its page locations and Bloom filter carried over; no column index).
+fn copied(bytes: &Bytes, pq: &ParquetMetaData, g: usize, c: usize) -> ColumnCloseResult {
     let chunk = pq.row_group(g).column(c).clone();
     let offset_index = pq.page_index_for_row_group(g).offset_index(c).cloned();
+    // An unreadable filter is left out: a reader then reads the ids themselves.
+    let bloom_filter = Sbbf::read_from_column_chunk(&chunk, bytes).ok().flatten();
     ColumnCloseResult {
         bytes_written: chunk.compressed_size() as u64,
         rows_written: pq.row_group(g).num_rows() as u64,
         metadata: chunk,
-        bloom_filter: None,
+        bloom_filter,
         column_index: None,
         offset_index,
     }

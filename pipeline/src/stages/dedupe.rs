@@ -494,6 +494,14 @@ impl DedupeIndex {
         }
     }
 
+    /// The loaded shard's ids that have a winner still to be written (after resolve).
+    pub fn loaded_winners(&self) -> impl Iterator<Item = &[u8; 16]> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| self.is_winner(u64::from(e.seq)))
+            .map(|e| &e.id)
+    }
+
     /// Whether this id has a winner still to be written (after resolve; loaded shard).
     pub fn has_winner(&self, id: &[u8; 16]) -> bool {
         self.find(id)
