@@ -103,6 +103,10 @@ pub struct IngestOptions<'a> {
     /// when nothing was quarantined).
     pub quarantine_published: Option<tokio::sync::oneshot::Sender<PathBuf>>,
 }
+/// Rows a read pass must have offered for its freed memory to go back to the OS before
+/// the encoding (see [`crate::memory`]).
+const RETURN_FREED_AFTER_ROWS: usize = 100_000;
+
 /// Ingests one feed. See the module comment for the passes.
 pub fn ingest_feed(
     feed: &Feed,
@@ -153,8 +157,11 @@ pub fn ingest_feed(
     previous::vanished(store, feed, &mut index, scope, &mut cmp)?;
     index.drop_lookups();
     // The read pass's buffers and the dedupe's lookups are free: back to the OS before
-    // the partitions' encoding takes its own (the run's peak was the two together).
-    crate::memory::return_freed();
+    // the partitions' encoding takes its own (a large run's peak was the two together).
+    // A small run keeps them: the encoding reuses them instead of faulting in new pages.
+    if index.offered() >= RETURN_FREED_AFTER_ROWS {
+        crate::memory::return_freed();
+    }
     counts.vanished = cmp.vanished;
     counts.superseded += cmp.against.older;
     counts.unchanged = cmp.against.unchanged;
