@@ -34,11 +34,14 @@ pub(super) fn compare(
         for k in 0..index.shard_count() {
             index.load_shard(k).map_err(scratch_err(store))?;
             let hits = std::sync::Mutex::new(Vec::new());
-            // The winners as the snapshot writes ids, for its row groups' Bloom filters.
-            let candidates: Vec<HexId> = index.loaded_winners().map(hex32).collect();
+            // The winners as the snapshot writes ids, for its row groups' Bloom filters:
+            // only when fewer than a row group's rows, else no filter is asked of them.
+            let candidates: Option<Vec<HexId>> = (index.loaded_winners().count()
+                <= snapshot::files::MAX_ROW_GROUP_ROWS)
+                .then(|| index.loaded_winners().map(hex32).collect());
             store.scan_identity(
                 dataset,
-                Some(&candidates),
+                candidates.as_deref(),
                 &|id| index.in_loaded(id) && index.has_winner(id),
                 &|month, id, updated, version| {
                     let hit = (month.to_string(), *id, updated, version);

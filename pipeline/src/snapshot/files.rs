@@ -32,6 +32,9 @@ fn has_useful_statistics(name: &str) -> bool {
 /// Bytes a Parquet writer buffers before it closes the row group.
 const ROW_GROUP_BUFFER_BYTES: usize = 24 << 20;
 
+/// Rows a snapshot row group holds at most.
+pub const MAX_ROW_GROUP_ROWS: usize = 128 * 1024;
+
 pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
     let low_cardinality = |name: &str| {
         [
@@ -55,7 +58,7 @@ pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
-        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
         // Ids, versions, names, facts and file lines are nearly unique: a dictionary
         // only costs time there. Code lists, units and authorities repeat.
         .set_dictionary_enabled(false)
@@ -68,7 +71,7 @@ pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
         // 100,000 (the filter is folded to that once the row group's ids are in: 64 KiB
         // for a month of 20,000 records), so ten thousand questions rarely meet one.
         .set_column_bloom_filter_enabled("record_id".into(), true)
-        .set_column_bloom_filter_max_ndv("record_id".into(), 128 * 1024)
+        .set_column_bloom_filter_max_ndv("record_id".into(), MAX_ROW_GROUP_ROWS as u64)
         .set_column_bloom_filter_fpp("record_id".into(), 1e-5);
     for f in schema.fields() {
         if low_cardinality(f.name()) {
