@@ -230,3 +230,114 @@ fn a_full_export_feed_withdraws_what_a_new_export_no_longer_has() {
     assert_exit(&w.xinyong(&["run"]), 0);
     assert_eq!(w.latest_report()["feeds"][0]["counts"]["vanished"], 0);
 }
+
+/// A backfill of a few days of a large month patches the month's partition: the record
+/// the source no longer has leaves it (found by the withdrawal scan, not by the dedupe's),
+/// the corrected one is corrected in place, and the partition holds exactly what
+/// rewriting it whole holds (`[snapshot] patch_row_groups = 0`).
+#[test]
+fn a_backfill_of_a_few_days_patches_the_month_as_a_rewrite_would() {
+    let t0 = "2024-03-01 09:00:00";
+    let t1 = "2024-04-01 09:00:00";
+    let wsh: Vec<String> = (0..120).map(|i| format!("P{i:03}")).collect();
+    let day = |i: usize| format!("2024-01-{:02}", 1 + i % 28);
+    let first: Vec<(String, String, String, String)> = wsh
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.clone(), format!("罚款{i}元"), day(i), t0.to_string()))
+        .collect();
+    // In the window (1–3 January, 15 records): P000 corrected, P028 gone, P900 new.
+    let mut second: Vec<(String, String, String, String)> = first
+        .iter()
+        .filter(|r| r.0 != "P028")
+        .map(|r| match r.0.as_str() {
+            "P000" => (
+                r.0.clone(),
+                "罚款0元（更正）".into(),
+                r.2.clone(),
+                t1.into(),
+            ),
+            _ => r.clone(),
+        })
+        .collect();
+    second.push(("P900".into(), "罚款900元".into(), day(1), t1.into()));
+    let as_rows = |rows: &[(String, String, String, String)]| {
+        export(
+            &rows
+                .iter()
+                .map(|(w, c, d, u)| (w.as_str(), c.as_str(), d.as_str(), u.as_str()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let run = |snapshot: &str| {
+        let w = Workdir::new();
+        std::fs::create_dir_all(w.path().join("input")).unwrap();
+        std::fs::write(w.path().join("input/export.csv"), as_rows(&first)).unwrap();
+        std::fs::write(
+            w.config(),
+            format!(
+                "data_dir = \"data\"\nmappings = \"{ROOT}/fixtures/bench/mappings\"\nbase_dir = \".\"\n{snapshot}"
+            ),
+        )
+        .unwrap();
+        assert_exit(&w.xinyong(&["run", "--no-push"]), 0);
+        std::fs::write(w.path().join("input/export.csv"), as_rows(&second)).unwrap();
+        let o = w.xinyong(&[
+            "backfill",
+            "--feed",
+            "penalties_full_load",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-03",
+        ]);
+        assert_exit(&o, 0);
+        let c = w.latest_report()["feeds"][0]["counts"].clone();
+        let mut held = std::collections::BTreeMap::new();
+        pipeline::snapshot::SnapshotStore::new(&w.data())
+            .read_dataset("xzcf", Some(&["CF_WSH", "CF_NR", "version"]), |b| {
+                let cols = ["CF_WSH", "CF_NR", "version"]
+                    .map(|c| pipeline::snapshot::str_col(&b, c).unwrap());
+                for i in 0..b.num_rows() {
+                    let before = held.insert(
+                        cols[0].value(i).to_string(),
+                        (cols[1].value(i).to_string(), cols[2].value(i).to_string()),
+                    );
+                    assert!(before.is_none(), "a record twice in the snapshot");
+                }
+                Ok(())
+            })
+            .unwrap();
+        let file = w
+            .data()
+            .join("snapshot/dataset=xzcf/month=2024-01/data.parquet");
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(file).unwrap(),
+        )
+        .unwrap();
+        let groups = parquet::file::reader::FileReader::metadata(&reader).num_row_groups();
+        (c, held, groups)
+    };
+    let (patched, held, groups) = run("");
+    let (whole, rewritten, _) = run("[snapshot]\npatch_row_groups = 0\n");
+    let n = |c: &serde_json::Value, k: &str| c[k].as_u64().unwrap();
+    assert_eq!(
+        (
+            n(&patched, "changed"),
+            n(&patched, "vanished"),
+            n(&patched, "new"),
+            n(&patched, "unchanged")
+        ),
+        (1, 1, 1, 13),
+        "{patched}"
+    );
+    assert_eq!(patched, whole);
+    assert_eq!(held.len(), 120);
+    assert!(!held.contains_key("P028") && held.contains_key("P900"));
+    assert_eq!(held["P000"].0, "罚款0元（更正）");
+    assert_eq!(held, rewritten);
+    assert_eq!(
+        groups, 2,
+        "patched: the new record in a row group of its own"
+    );
+}

@@ -200,6 +200,7 @@ pub fn ingest_feed(
                 months: &months,
                 holding_replaced: &cmp.replaced_months,
                 patch_row_groups: opts.patch_row_groups,
+                located: cmp.located.as_ref(),
             },
             &index,
             &cmp.against.replaced,

@@ -5,7 +5,7 @@
 
 use crate::domain::identity::{hex32, pack_id, HexId};
 use crate::mapping::Feed;
-use crate::snapshot::{self, SnapshotError, SnapshotStore};
+use crate::snapshot::{self, LocatedRows, SnapshotError, SnapshotStore};
 use crate::stages::dedupe::{AgainstPrevious, DedupeIndex};
 use std::collections::HashSet;
 
@@ -16,6 +16,30 @@ pub(super) struct Comparison {
     pub replaced_months: HashSet<String>,
     /// Records of the feed in scope that the source no longer has.
     pub vanished: u64,
+    /// Where the snapshot holds the run's records and those that leave (for the
+    /// patches); `None` once there are more than [`LOCATED_AT_MOST`] of them.
+    pub located: Option<LocatedRows>,
+}
+
+/// Records whose place in the snapshot a comparison keeps at most (24 bytes each): a
+/// run bringing more changes large parts of its months, which are then rewritten whole
+/// rather than patched, and the patches that remain decode the ids themselves.
+const LOCATED_AT_MOST: usize = 1 << 18;
+
+/// Notes that the snapshot holds `id` at `row` of `month`'s file (see [`LOCATED_AT_MOST`]).
+fn locate(
+    located: &mut Option<LocatedRows>,
+    count: &mut usize,
+    month: &str,
+    row: usize,
+    id: [u8; 16],
+) {
+    *count += 1;
+    if *count > LOCATED_AT_MOST {
+        *located = None;
+    } else if let Some(l) = located {
+        l.entry(month.to_string()).or_default().push((row, id));
+    }
 }
 
 /// Compares the winners of `index` (resolved) with the snapshot of `dataset`.
@@ -26,6 +50,7 @@ pub(super) fn compare(
 ) -> Result<Comparison, SnapshotError> {
     let mut against = AgainstPrevious::default();
     let mut replaced_months: HashSet<String> = HashSet::new();
+    let (mut located, mut count) = (Some(LocatedRows::new()), 0usize);
     // Only the snapshot's copies of this run's winners matter: the scanning threads pick
     // them out, then they are compared here in partition order, one shard of winners at
     // a time (one when they fit in memory). A run that read nothing new has nothing to
@@ -43,14 +68,15 @@ pub(super) fn compare(
                 dataset,
                 candidates.as_deref(),
                 &|id| index.in_loaded(id) && index.has_winner(id),
-                &|month, id, updated, version| {
-                    let hit = (month.to_string(), *id, updated, version);
+                &|month, row, id, updated, version| {
+                    let hit = (month.to_string(), row, *id, updated, version);
                     hits.lock().expect("not poisoned").push(hit);
                 },
             )?;
             let mut hits = hits.into_inner().expect("not poisoned");
             hits.sort_by(|a, b| a.0.cmp(&b.0));
-            for (month, id, updated, version) in hits {
+            for (month, row, id, updated, version) in hits {
+                locate(&mut located, &mut count, &month, row, id);
                 let before = against.replaced.len();
                 index.against_previous(&mut against, &id, &|| updated, &version);
                 if against.replaced.len() > before {
@@ -59,11 +85,22 @@ pub(super) fn compare(
             }
         }
     }
+    in_file_order(&mut located);
     Ok(Comparison {
         against,
         replaced_months,
         vanished: 0,
+        located,
     })
+}
+
+/// Each month's located rows ascending, once each (the scanning threads and the dedupe's
+/// shards find them in no order).
+fn in_file_order(located: &mut Option<LocatedRows>) {
+    for rows in located.iter_mut().flat_map(|l| l.values_mut()) {
+        rows.sort_unstable_by_key(|r| r.0);
+        rows.dedup_by_key(|r| r.0);
+    }
 }
 
 fn scratch_err(store: &SnapshotStore) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
@@ -91,8 +128,12 @@ pub(super) fn vanished(
         return Ok(());
     };
     let ds = &feed.dataset;
-    let (against, replaced_months) = (&mut cmp.against, &mut cmp.replaced_months);
+    let (against, replaced_months, located) =
+        (&mut cmp.against, &mut cmp.replaced_months, &mut cmp.located);
     let mut vanished = 0u64;
+    let mut located_count = located
+        .as_ref()
+        .map_or(0, |l| l.values().map(Vec::len).sum());
     let date_field = ds.decision_date.map(|f| ds.fields[f].code.clone());
     let months = window.map(|(from, to)| {
         (
@@ -112,6 +153,7 @@ pub(super) fn vanished(
             }
             let mut columns = vec!["record_id", "feed"];
             columns.extend(date_field.as_deref());
+            let mut row = 0usize;
             snapshot::read_batches(&path, Some(&columns), |b| {
                 let ids = snapshot::required_str_col(&b, "record_id")?;
                 let feeds = snapshot::required_str_col(&b, "feed")?;
@@ -134,12 +176,15 @@ pub(super) fn vanished(
                     {
                         vanished += 1;
                         replaced_months.insert(month.clone());
+                        locate(located, &mut located_count, &month, row + i, id);
                     }
                 }
+                row += b.num_rows();
                 Ok(())
             })?;
         }
     }
     cmp.vanished = vanished;
+    in_file_order(&mut cmp.located);
     Ok(())
 }

@@ -45,10 +45,16 @@ use std::sync::Arc;
 /// threads at once.
 pub type IdentityFilter<'a> = dyn Fn(&[u8; 16]) -> bool + Sync + 'a;
 
-/// What a snapshot scan is given of each wanted record: its partition, packed record id,
-/// update time in seconds (`i64::MIN` when none) and packed version. Called from the
-/// scanning threads at once.
-pub type IdentityVisitor<'a> = dyn Fn(&str, &[u8; 16], i64, [u8; 16]) + Sync + 'a;
+/// What a snapshot scan is given of each wanted record: its partition, its row in the
+/// partition's file, packed record id, update time in seconds (`i64::MIN` when none) and
+/// packed version. Called from the scanning threads at once.
+pub type IdentityVisitor<'a> = dyn Fn(&str, usize, &[u8; 16], i64, [u8; 16]) + Sync + 'a;
+
+/// Where a partition's copies of a run's records sit, as the comparison with the
+/// snapshot found them: month → (row in the partition's file, packed record id),
+/// ascending by row. A patch then looks at those rows alone, without decoding the
+/// partition's ids again (see [`rewrite::SpillFiles::located`]).
+pub type LocatedRows = std::collections::HashMap<String, Vec<(usize, [u8; 16])>>;
 
 /// Partition files scanned at once.
 const SCAN_THREADS: usize = 2;
@@ -400,7 +406,7 @@ fn scan_file_identity(
             return Err(lacks());
         };
         for i in 0..b.num_rows() {
-            let Some((_, id)) = hit.next() else {
+            let Some((row, id)) = hit.next() else {
                 return Err(fmt_err(path)(
                     "the partition's columns differ in length".into(),
                 ));
@@ -412,7 +418,7 @@ fn scan_file_identity(
                     .map(|t| t.and_utc().timestamp())
                     .unwrap_or(i64::MIN)
             };
-            each(month, id, updated, pack_id(vers.value(i)));
+            each(month, *row, id, updated, pack_id(vers.value(i)));
         }
     }
     Ok(())
@@ -468,7 +474,7 @@ mod tests {
             path,
             Some(&candidates),
             &|_| true,
-            &|_, id, _, _| found.lock().unwrap().push(*id),
+            &|_, _, id, _, _| found.lock().unwrap().push(*id),
         )
         .unwrap();
         found.into_inner().unwrap()

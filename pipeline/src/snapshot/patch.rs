@@ -59,8 +59,11 @@ pub(super) struct Patched {
 /// Patches `dest` (the partition of `month`) with the run's winners of that month, written
 /// beside it (publishing it is the caller's: [`Patched::written`]),
 /// dropping the `replaced` records that are not among them (`None`: the month holds no
-/// replaced record, so its rows are copied without a look). `None` when the partition
-/// should be rewritten whole instead (see the module comment); nothing is written then.
+/// replaced record, so its rows are copied without a look). `located`, when known, are
+/// the rows of the file whose records are among the run's or the replaced (see
+/// [`super::LocatedRows`]): the others are kept without decoding their ids. `None` when
+/// the partition should be rewritten whole instead (see the module comment); nothing is
+/// written then.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn patch_partition(
     dest: &Path,
@@ -72,6 +75,7 @@ pub(super) fn patch_partition(
     replaced: Option<&IdSet>,
     before: Option<&PartitionEntry>,
     max_row_groups: usize,
+    located: Option<&[(usize, [u8; 16])]>,
 ) -> Result<Option<Patched>> {
     let Some(before) = before.filter(|b| !b.rows_by_feed.is_empty()) else {
         return Ok(None);
@@ -161,24 +165,45 @@ pub(super) fn patch_partition(
         arrow_select::concat::concat(&refs).map_err(|e| fmt_err(dest)(e.to_string()))
     };
     let result = (|| -> Result<()> {
+        let mut first_row = 0usize;
         for g in 0..pq.num_row_groups() {
+            let rows = pq.row_group(g).num_rows() as usize;
+            let start = first_row;
+            first_row += rows;
             let Some(replaced) = replaced else {
                 // Nothing of the month is replaced: every row group as it is.
                 written_rows += copy_row_group(&mut out, &bytes, &pq, g).map_err(fe)?;
                 groups += 1;
                 continue;
             };
-            let ids = read(g, record_id, None)?;
-            let ids = ids
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| fmt_err(dest)("record_id is not text".into()))?;
+            // The row group's rows whose records the run brings or replaces: those the
+            // comparison located, or every row, its id decoded.
+            let looked_at: Vec<(usize, [u8; 16])> = match located {
+                Some(all) => {
+                    let from = all.partition_point(|r| r.0 < start);
+                    let to = all.partition_point(|r| r.0 < start + rows);
+                    all[from..to]
+                        .iter()
+                        .map(|&(r, id)| (r - start, id))
+                        .collect()
+                }
+                None => {
+                    let ids = read(g, record_id, None)?;
+                    let ids = ids
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .ok_or_else(|| fmt_err(dest)("record_id is not text".into()))?;
+                    (0..ids.len()).map(|i| (i, pack_id(ids.value(i)))).collect()
+                }
+            };
             // The row group's rows as they will be: (0, old row) kept, (1, run row) a
             // correction in the old row's place; the others are dropped.
-            let mut plan: Vec<(usize, usize)> = Vec::with_capacity(ids.len());
+            let mut plan: Vec<(usize, usize)> = Vec::with_capacity(rows);
             let (mut patched, mut dropped) = (Vec::new(), 0usize);
-            for i in 0..ids.len() {
-                let id = pack_id(ids.value(i));
+            let mut next = 0usize;
+            for (i, id) in looked_at {
+                plan.extend((next..i.min(rows)).map(|k| (0, k)));
+                next = i + 1;
                 match run_at.get(&id) {
                     Some(&j) if !placed[j] => {
                         placed[j] = true;
@@ -189,7 +214,7 @@ pub(super) fn patch_partition(
                     _ => plan.push((0, i)),
                 }
             }
-            let rows = pq.row_group(g).num_rows() as usize;
+            plan.extend((next..rows).map(|k| (0, k)));
             if patched.is_empty() && dropped == 0 {
                 written_rows += copy_row_group(&mut out, &bytes, &pq, g).map_err(fe)?;
                 groups += 1;

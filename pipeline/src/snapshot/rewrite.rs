@@ -36,6 +36,9 @@ pub struct SpillFiles<'a> {
     pub holding_replaced: &'a HashSet<String>,
     /// Row groups a partition may hold and still be patched (0: rewrite whole).
     pub patch_row_groups: usize,
+    /// Where the partitions' copies of the run's records (and of the records that leave)
+    /// sit, when the comparison kept that (`None`: a patch decodes the ids to find them).
+    pub located: Option<&'a super::LocatedRows>,
 }
 
 /// Rewrites the affected month partitions: each one's previous rows minus the replaced
@@ -165,6 +168,9 @@ fn write_partition(
         Some(replaced).filter(|_| spill.holding_replaced.contains(month)),
         before,
         spill.patch_row_groups,
+        spill
+            .located
+            .map(|l| l.get(month).map(Vec::as_slice).unwrap_or_default()),
     )? {
         return Ok((Some(entry(p.rows, p.rows_by_feed)), Some(p.written)));
     }
