@@ -5,9 +5,9 @@
 
 use crate::domain::identity::{hex32, pack_id, HexId};
 use crate::mapping::Feed;
-use crate::snapshot::{self, LocatedRows, SnapshotError, SnapshotStore};
+use crate::snapshot::{self, FileStamp, Located, LocatedRows, SnapshotError, SnapshotStore};
 use crate::stages::dedupe::{AgainstPrevious, DedupeIndex};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// What the comparison found: the dedupe's verdicts, and the months holding records
 /// that leave or are replaced (their partitions are rewritten).
@@ -26,19 +26,40 @@ pub(super) struct Comparison {
 /// rather than patched, and the patches that remain decode the ids themselves.
 const LOCATED_AT_MOST: usize = 1 << 18;
 
-/// Notes that the snapshot holds `id` at `row` of `month`'s file (see [`LOCATED_AT_MOST`]).
+/// Notes that the snapshot holds `id` at `row` of `month`'s file, `file` being that
+/// file as the reading found it (see [`LOCATED_AT_MOST`]; a month whose file was seen
+/// as two different files keeps its rows without a file, and a patch does not trust
+/// them).
 fn locate(
     located: &mut Option<LocatedRows>,
     count: &mut usize,
     month: &str,
+    file: Option<FileStamp>,
     row: usize,
     id: [u8; 16],
 ) {
     *count += 1;
     if *count > LOCATED_AT_MOST {
         *located = None;
-    } else if let Some(l) = located {
-        l.entry(month.to_string()).or_default().push((row, id));
+        return;
+    }
+    let Some(l) = located else {
+        return;
+    };
+    if !l.contains_key(month) {
+        l.insert(
+            month.to_string(),
+            Located {
+                file,
+                rows: Vec::new(),
+            },
+        );
+    }
+    if let Some(entry) = l.get_mut(month) {
+        if entry.file != file {
+            entry.file = None;
+        }
+        entry.rows.push((row, id));
     }
 }
 
@@ -56,6 +77,12 @@ pub(super) fn compare(
     // a time (one when they fit in memory). A run that read nothing new has nothing to
     // compare.
     if !index.is_empty() && store.exists(dataset) {
+        // The partition files as they are before they are read (see `Located::file`).
+        let files: HashMap<String, Option<FileStamp>> = store
+            .data_files(dataset)
+            .into_iter()
+            .map(|(month, path)| (month, FileStamp::at(&path)))
+            .collect();
         for k in 0..index.shard_count() {
             index.load_shard(k).map_err(scratch_err(store))?;
             let hits = std::sync::Mutex::new(Vec::new());
@@ -76,7 +103,8 @@ pub(super) fn compare(
             let mut hits = hits.into_inner().expect("not poisoned");
             hits.sort_by(|a, b| a.0.cmp(&b.0));
             for (month, row, id, updated, version) in hits {
-                locate(&mut located, &mut count, &month, row, id);
+                let file = files.get(&month).copied().flatten();
+                locate(&mut located, &mut count, &month, file, row, id);
                 let before = against.replaced.len();
                 index.against_previous(&mut against, &id, &|| updated, &version);
                 if against.replaced.len() > before {
@@ -97,9 +125,9 @@ pub(super) fn compare(
 /// Each month's located rows ascending, once each (the scanning threads and the dedupe's
 /// shards find them in no order).
 fn in_file_order(located: &mut Option<LocatedRows>) {
-    for rows in located.iter_mut().flat_map(|l| l.values_mut()) {
-        rows.sort_unstable_by_key(|r| r.0);
-        rows.dedup_by_key(|r| r.0);
+    for l in located.iter_mut().flat_map(|l| l.values_mut()) {
+        l.rows.sort_unstable_by_key(|r| r.0);
+        l.rows.dedup_by_key(|r| r.0);
     }
 }
 
@@ -133,7 +161,7 @@ pub(super) fn vanished(
     let mut vanished = 0u64;
     let mut located_count = located
         .as_ref()
-        .map_or(0, |l| l.values().map(Vec::len).sum());
+        .map_or(0, |l| l.values().map(|m| m.rows.len()).sum());
     let date_field = ds.decision_date.map(|f| ds.fields[f].code.clone());
     let months = window.map(|(from, to)| {
         (
@@ -153,7 +181,7 @@ pub(super) fn vanished(
             }
             let mut columns = vec!["record_id", "feed"];
             columns.extend(date_field.as_deref());
-            let mut row = 0usize;
+            let (mut row, file) = (0usize, FileStamp::at(&path));
             snapshot::read_batches(&path, Some(&columns), |b| {
                 let ids = snapshot::required_str_col(&b, "record_id")?;
                 let feeds = snapshot::required_str_col(&b, "feed")?;
@@ -176,7 +204,7 @@ pub(super) fn vanished(
                     {
                         vanished += 1;
                         replaced_months.insert(month.clone());
-                        locate(located, &mut located_count, &month, row + i, id);
+                        locate(located, &mut located_count, &month, file, row + i, id);
                     }
                 }
                 row += b.num_rows();

@@ -50,11 +50,57 @@ pub type IdentityFilter<'a> = dyn Fn(&[u8; 16]) -> bool + Sync + 'a;
 /// packed version. Called from the scanning threads at once.
 pub type IdentityVisitor<'a> = dyn Fn(&str, usize, &[u8; 16], i64, [u8; 16]) + Sync + 'a;
 
-/// Where a partition's copies of a run's records sit, as the comparison with the
-/// snapshot found them: month → (row in the partition's file, packed record id),
-/// ascending by row. A patch then looks at those rows alone, without decoding the
-/// partition's ids again (see [`rewrite::SpillFiles::located`]).
-pub type LocatedRows = std::collections::HashMap<String, Vec<(usize, [u8; 16])>>;
+/// Where the partitions' copies of a run's records sit, as the comparison with the
+/// snapshot found them, by month. A patch then looks at those rows alone, without
+/// decoding the partition's ids again (see [`rewrite::SpillFiles::located`]).
+pub type LocatedRows = std::collections::HashMap<String, Located>;
+
+/// One partition's located records: (row in the file, packed record id), ascending by
+/// row, and the file they were found in.
+#[derive(Debug, Default)]
+pub struct Located {
+    /// The partition file as it was when the comparison began (`None`: it changed while
+    /// the comparison read it, or could not be told): a patch trusts the rows only when
+    /// it finds the same file.
+    pub file: Option<FileStamp>,
+    /// The rows.
+    pub rows: Vec<(usize, [u8; 16])>,
+}
+
+/// One version of a file: its device, inode, length and modification time. A partition
+/// is replaced by renaming a new file over it (a new inode), so another stamp means
+/// another file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    /// The stamp of the file `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
+        #[cfg(unix)]
+        let (device, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let (device, inode) = (0, 0);
+        FileStamp {
+            device,
+            inode,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+
+    /// The stamp of the file at `path`, if it can be read.
+    pub fn at(path: &Path) -> Option<FileStamp> {
+        std::fs::metadata(path).ok().map(|m| FileStamp::of(&m))
+    }
+}
 
 /// Partition files scanned at once.
 const SCAN_THREADS: usize = 2;
@@ -478,6 +524,21 @@ mod tests {
         )
         .unwrap();
         found.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_partition_replaced_by_rename_has_another_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.parquet");
+        std::fs::write(&path, b"first").unwrap();
+        let first = FileStamp::at(&path).unwrap();
+        assert_eq!(FileStamp::at(&path), Some(first), "the same file, the same stamp");
+        // Same length, written beside and renamed over, as a publish does.
+        let tmp = dir.path().join(".data.parquet.tmp");
+        std::fs::write(&tmp, b"other").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        assert_ne!(FileStamp::at(&path), Some(first));
+        assert_eq!(FileStamp::at(&dir.path().join("none")), None);
     }
 
     #[test]

@@ -75,16 +75,20 @@ pub(super) fn patch_partition(
     replaced: Option<&IdSet>,
     before: Option<&PartitionEntry>,
     max_row_groups: usize,
-    located: Option<&[(usize, [u8; 16])]>,
+    located: Option<&super::Located>,
 ) -> Result<Option<Patched>> {
     let Some(before) = before.filter(|b| !b.rows_by_feed.is_empty()) else {
         return Ok(None);
     };
-    let bytes = match std::fs::read(dest) {
-        Ok(b) => Bytes::from(b),
+    let (bytes, stamp) = match read_with_stamp(dest) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(dest)(e)),
     };
+    // The located rows hold for the file the comparison read, and only for it.
+    let located = located
+        .filter(|l| l.file == Some(stamp))
+        .map(|l| l.rows.as_slice());
     let fe = |e: parquet::errors::ParquetError| fmt_err(dest)(e.to_string());
     let meta = ArrowReaderMetadata::load(
         &bytes,
@@ -338,6 +342,16 @@ pub(super) fn patch_partition(
     }))
 }
 
+/// The file's bytes and the stamp of the file they were read from.
+fn read_with_stamp(path: &Path) -> std::io::Result<(Bytes, super::FileStamp)> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let stamp = super::FileStamp::of(&file.metadata()?);
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok((Bytes::from(bytes), stamp))
+}
+
 /// Copies row group `g` of the old file as it is encoded; its row count.
 fn copy_row_group(
     out: &mut SerializedFileWriter<File>,
@@ -378,6 +392,13 @@ fn merged(
     new: &dyn Array,
     plan: &[(usize, usize)],
 ) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    if old.data_type() != new.data_type() {
+        return Err(arrow_schema::ArrowError::InvalidArgumentError(format!(
+            "a column of {} patched with one of {}",
+            old.data_type(),
+            new.data_type()
+        )));
+    }
     let (old, new) = (old.to_data(), new.to_data());
     let mut out =
         arrow_data::transform::MutableArrayData::try_new(vec![&old, &new], false, plan.len())?;

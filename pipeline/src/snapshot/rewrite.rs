@@ -168,9 +168,7 @@ fn write_partition(
         Some(replaced).filter(|_| spill.holding_replaced.contains(month)),
         before,
         spill.patch_row_groups,
-        spill
-            .located
-            .map(|l| l.get(month).map(Vec::as_slice).unwrap_or_default()),
+        spill.located.and_then(|l| l.get(month)),
     )? {
         return Ok((Some(entry(p.rows, p.rows_by_feed)), Some(p.written)));
     }

@@ -200,7 +200,8 @@ impl StateStore {
         }
     }
 
-    /// Closes the pool (flushes WAL).
+    /// Closes the pool (the write-ahead log stays beside the file: see
+    /// `keep_wal_on_close`).
     pub async fn close(&self) {
         self.pool.close().await;
     }
