@@ -200,10 +200,15 @@ pub(super) fn vanished(
                         && feeds.value(i) == feed.name
                         && index.in_loaded(&id)
                         && !index.contains(&id)
-                        && against.replaced.insert(id)
                     {
-                        vanished += 1;
-                        replaced_months.insert(month.clone());
+                        // Counted once; every copy (a crash can leave one in two
+                        // months) leaves, and its month is rewritten.
+                        if against.replaced.insert(id) {
+                            vanished += 1;
+                        }
+                        if !replaced_months.contains(&month) {
+                            replaced_months.insert(month.clone());
+                        }
                         locate(located, &mut located_count, &month, file, row + i, id);
                     }
                 }

@@ -532,7 +532,11 @@ mod tests {
         let path = dir.path().join("data.parquet");
         std::fs::write(&path, b"first").unwrap();
         let first = FileStamp::at(&path).unwrap();
-        assert_eq!(FileStamp::at(&path), Some(first), "the same file, the same stamp");
+        assert_eq!(
+            FileStamp::at(&path),
+            Some(first),
+            "the same file, the same stamp"
+        );
         // Same length, written beside and renamed over, as a publish does.
         let tmp = dir.path().join(".data.parquet.tmp");
         std::fs::write(&tmp, b"other").unwrap();
