@@ -37,15 +37,25 @@ pub fn version<S: AsRef<str>>(ds: &Dataset, values: &[S]) -> String {
 
 /// [`version`] as its 16 bytes.
 pub fn version_bytes<S: AsRef<str>>(ds: &Dataset, values: &[S]) -> [u8; 16] {
+    version_of_fields(
+        ds.fields
+            .iter()
+            .zip(values)
+            .map(|(f, v)| (f.code.as_str(), v.as_ref())),
+    )
+}
+
+/// [`version_bytes`] of a record given as its fields' (code, value) in field order (an
+/// empty value is left out, as in [`version`]).
+pub fn version_of_fields<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> [u8; 16] {
     thread_local! {
         static CANONICAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     CANONICAL.with_borrow_mut(|buf| {
         buf.clear();
-        for (f, v) in ds.fields.iter().zip(values) {
-            let v = v.as_ref();
+        for (code, v) in fields {
             if !v.is_empty() {
-                buf.extend_from_slice(f.code.as_bytes());
+                buf.extend_from_slice(code.as_bytes());
                 buf.push(b'=');
                 buf.extend_from_slice(v.as_bytes());
                 buf.push(0x1e);

@@ -48,6 +48,31 @@ const VOLATILE: [&str; 5] = [
     "run_id",
 ];
 
+/// The field columns a run's corrections were found to change, in any row group of any
+/// partition (shared by the partition writers). A night's corrections change a few
+/// columns, the same ones over and over: once they are known, a row group's corrected
+/// rows are checked against their old versions instead of column by column (see
+/// [`patch_partition`]).
+pub(super) struct ChangedColumns(Vec<std::sync::atomic::AtomicBool>);
+
+impl ChangedColumns {
+    pub(super) fn new(columns: usize) -> Self {
+        Self((0..columns).map(|_| false.into()).collect())
+    }
+
+    fn seen(&self, c: usize) -> bool {
+        self.0
+            .get(c)
+            .is_some_and(|b| b.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn mark(&self, c: usize) {
+        if let Some(b) = self.0.get(c) {
+            b.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// What a month's partition becomes.
 pub(super) struct Patched {
     pub rows: u64,
@@ -76,6 +101,7 @@ pub(super) fn patch_partition(
     before: Option<&PartitionEntry>,
     max_row_groups: usize,
     located: Option<&super::Located>,
+    changed: &ChangedColumns,
 ) -> Result<Option<Patched>> {
     let Some(before) = before.filter(|b| !b.rows_by_feed.is_empty()) else {
         return Ok(None);
@@ -131,6 +157,11 @@ pub(super) fn patch_partition(
     let record_id = schema
         .index_of("record_id")
         .map_err(|e| fmt_err(dest)(e.to_string()))?;
+    let version_at = schema
+        .index_of("version")
+        .map_err(|e| fmt_err(dest)(e.to_string()))?;
+    // The record's fields (what its version hashes): the columns after the bookkeeping.
+    let first_field = super::layout::META_COLUMNS.len();
     let feed_at = schema
         .index_of("feed")
         .map_err(|e| fmt_err(dest)(e.to_string()))?;
@@ -243,9 +274,29 @@ pub(super) fn patch_partition(
                 // Every record of the row group left it.
                 continue;
             }
+            // Where the run's corrections were seen to change some field columns: those
+            // are read whole, put back to their old values in each corrected row, and
+            // the row hashed as its version is. Where every corrected row gives its old
+            // version, the other field columns hold the run's values already (the same
+            // 128-bit hash that tells an unchanged record) and are copied unread.
+            let mut whole: std::collections::HashMap<usize, ArrayRef> = Default::default();
+            let suspects: Vec<usize> = (first_field..schema.fields().len())
+                .filter(|c| changed.seen(*c))
+                .collect();
+            let rest_unchanged = dropped == 0 && !suspects.is_empty() && {
+                for &c in suspects.iter().chain([&version_at]) {
+                    whole.insert(c, read(g, c, None)?);
+                }
+                old_versions_hold(schema, first_field, &whole, version_at, &run, &patched)
+            };
             let mut rg = out.next_row_group().map_err(fe)?;
             let writers = factory.create_column_writers(groups).map_err(fe)?;
             for ((c, field), mut w) in schema.fields().iter().enumerate().zip(writers) {
+                if rest_unchanged && c >= first_field && !whole.contains_key(&c) {
+                    rg.append_column(&bytes, copied(&bytes, &pq, g, c))
+                        .map_err(fe)?;
+                    continue;
+                }
                 if c == record_id && dropped == 0 {
                     rg.append_column(&bytes, copied(&bytes, &pq, g, c))
                         .map_err(fe)?;
@@ -255,12 +306,14 @@ pub(super) fn patch_partition(
                 // Whether the corrections changed the column: their rows alone are read.
                 // A correction always brings its own version and provenance.
                 let same = dropped == 0 && !VOLATILE.contains(&field.name().as_str()) && {
-                    let before = if c == feed_at {
+                    let before = if let Some(all) = whole.get(&c) {
+                        all.clone()
+                    } else if c == feed_at {
                         old_feeds.clone()
                     } else {
                         read(g, c, Some(&patched.iter().map(|p| p.0).collect::<Vec<_>>()))?
                     };
-                    let before = if c == feed_at {
+                    let before = if c == feed_at || whole.contains_key(&c) {
                         arrow_select::take::take(
                             before.as_ref(),
                             &arrow_array::UInt32Array::from_iter_values(
@@ -282,7 +335,12 @@ pub(super) fn patch_partition(
                         .map_err(fe)?;
                     continue;
                 }
-                let old = if c == feed_at {
+                if c >= first_field {
+                    changed.mark(c);
+                }
+                let old = if let Some(all) = whole.remove(&c) {
+                    all
+                } else if c == feed_at {
                     old_feeds.clone()
                 } else {
                     read(g, c, None)?
@@ -350,6 +408,51 @@ fn read_with_stamp(path: &Path) -> std::io::Result<(Bytes, super::FileStamp)> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     Ok((Bytes::from(bytes), stamp))
+}
+
+/// Row `r` of `a`, a null as empty text.
+fn text_at(a: &StringArray, r: usize) -> &str {
+    if a.is_valid(r) {
+        a.value(r)
+    } else {
+        ""
+    }
+}
+
+/// Whether each corrected row (`patched`: (old row, run row)), its field columns taken
+/// from the run except those in `old` (read whole from the partition, old values), hashes
+/// to the old row's version: then the run changed no other field column of those rows.
+fn old_versions_hold(
+    schema: &SchemaRef,
+    first_field: usize,
+    old: &std::collections::HashMap<usize, ArrayRef>,
+    version_at: usize,
+    run: &arrow_array::RecordBatch,
+    patched: &[(usize, usize)],
+) -> bool {
+    let text = |a: &ArrayRef| a.as_any().downcast_ref::<StringArray>().cloned();
+    let Some(versions) = old.get(&version_at).and_then(text) else {
+        return false;
+    };
+    let mut columns: Vec<(&str, StringArray, bool)> = Vec::new();
+    for c in first_field..schema.fields().len() {
+        let (array, is_old) = match old.get(&c) {
+            Some(a) => (text(a), true),
+            None => (text(run.column(c)), false),
+        };
+        let Some(array) = array else {
+            return false;
+        };
+        columns.push((schema.field(c).name().as_str(), array, is_old));
+    }
+    patched.iter().all(|&(i, j)| {
+        let fields = columns
+            .iter()
+            .map(|(code, a, is_old)| (*code, text_at(a, if *is_old { i } else { j })));
+        versions.is_valid(i)
+            && *crate::domain::identity::hex32(&crate::domain::identity::version_of_fields(fields))
+                == *versions.value(i)
+    })
 }
 
 /// Copies row group `g` of the old file as it is encoded; its row count.
@@ -459,6 +562,113 @@ mod tests {
             let got = merged(&old, &new, &plan).unwrap();
             prop_assert_eq!(got.to_data(), expected.to_data());
         }
+    }
+
+    /// A snapshot schema of two fields (A, B) and a batch of its rows.
+    fn rows(fields: &[(&str, &str)], versions: &[String]) -> (SchemaRef, arrow_array::RecordBatch) {
+        use arrow_schema::{DataType, Field, Schema};
+        let meta = super::super::layout::META_COLUMNS;
+        let mut cols: Vec<Field> = meta
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true))
+            .collect();
+        cols.push(Field::new("A", DataType::Utf8, true));
+        cols.push(Field::new("B", DataType::Utf8, true));
+        let schema = std::sync::Arc::new(Schema::new(cols));
+        let n = fields.len();
+        let mut arrays: Vec<ArrayRef> = meta
+            .iter()
+            .map(|c| -> ArrayRef {
+                if *c == "version" {
+                    std::sync::Arc::new(StringArray::from_iter_values(versions))
+                } else {
+                    std::sync::Arc::new(StringArray::from_iter_values(vec!["x"; n]))
+                }
+            })
+            .collect();
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        arrays.push(std::sync::Arc::new(StringArray::from_iter(
+            fields.iter().map(|f| opt(f.0)),
+        )));
+        arrays.push(std::sync::Arc::new(StringArray::from_iter(
+            fields.iter().map(|f| opt(f.1)),
+        )));
+        (
+            schema.clone(),
+            arrow_array::RecordBatch::try_new(schema, arrays).unwrap(),
+        )
+    }
+
+    fn version(a: &str, b: &str) -> String {
+        let v = crate::domain::identity::version_of_fields([("A", a), ("B", b)].into_iter());
+        crate::domain::identity::hex32(&v).to_string()
+    }
+
+    #[test]
+    fn old_versions_tell_whether_only_the_suspected_columns_changed() {
+        // The snapshot's rows (A, B) and their versions; the run corrects rows 0 and 1.
+        let old = [("罚款100元", "事由一"), ("警告", "")];
+        let old_versions: Vec<String> = old.iter().map(|(a, b)| version(a, b)).collect();
+        let (schema, snapshot) = rows(&old, &old_versions);
+        let first_field = super::super::layout::META_COLUMNS.len();
+        let (a, b, v) = (first_field, first_field + 1, 1);
+        let whole = |cols: &[usize]| {
+            cols.iter()
+                .map(|c| (*c, snapshot.column(*c).clone()))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        let patched = [(0, 1), (1, 0)];
+        // Only A changed (the run's rows in another order): B is copied unread.
+        let run_rows = [("警告（更正）", ""), ("罚款200元", "事由一")];
+        let run_versions: Vec<String> = run_rows.iter().map(|(a, b)| version(a, b)).collect();
+        let (_, run) = rows(&run_rows, &run_versions);
+        assert!(old_versions_hold(
+            &schema,
+            first_field,
+            &whole(&[a, v]),
+            v,
+            &run,
+            &patched
+        ));
+        // B changed too, in one row: A alone put back does not give the old version.
+        let run_rows = [("警告（更正）", ""), ("罚款200元", "事由二")];
+        let (_, run) = rows(&run_rows, &run_versions);
+        assert!(!old_versions_hold(
+            &schema,
+            first_field,
+            &whole(&[a, v]),
+            v,
+            &run,
+            &patched
+        ));
+        assert!(old_versions_hold(
+            &schema,
+            first_field,
+            &whole(&[a, b, v]),
+            v,
+            &run,
+            &patched
+        ));
+        // A value that became empty counts as a change.
+        let run_rows = [("警告（更正）", ""), ("罚款200元", "")];
+        let (_, run) = rows(&run_rows, &run_versions);
+        assert!(!old_versions_hold(
+            &schema,
+            first_field,
+            &whole(&[a, v]),
+            v,
+            &run,
+            &patched
+        ));
+        // Without the old versions nothing is assumed.
+        assert!(!old_versions_hold(
+            &schema,
+            first_field,
+            &whole(&[a]),
+            v,
+            &run,
+            &patched
+        ));
     }
 
     #[test]

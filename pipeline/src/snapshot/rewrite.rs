@@ -67,6 +67,7 @@ pub fn write_snapshot(
     // thread publishes each file they finish (fsync, rename), so a writer does not wait
     // on the disk before its next month. The manifest follows the last publish.
     let queue = &std::sync::Mutex::new(spill.months.iter());
+    let changed = &super::patch::ChangedColumns::new(schema.fields().len());
     let partitions = &manifest.partitions;
     let panicked = |what: &str| SnapshotError::Format {
         path: store.dataset_dir(ds),
@@ -95,6 +96,7 @@ pub fn write_snapshot(
                         let before = partitions.iter().find(|p| &p.month == month);
                         let (entry, written) = write_partition(
                             store, ds, month, run_id, schema, spill, index, replaced, before,
+                            changed,
                         )?;
                         if let Some(w) = written {
                             // The publisher only stops once every writer has hung up.
@@ -148,6 +150,7 @@ fn write_partition(
     index: &DedupeIndex,
     replaced: &IdSet,
     before: Option<&PartitionEntry>,
+    changed: &super::patch::ChangedColumns,
 ) -> Result<(Option<PartitionEntry>, Option<Written>), SnapshotError> {
     let dest = store.partition_file(ds, month);
     let entry = |rows, rows_by_feed| PartitionEntry {
@@ -169,6 +172,7 @@ fn write_partition(
         before,
         spill.patch_row_groups,
         spill.located.and_then(|l| l.get(month)),
+        changed,
     )? {
         return Ok((Some(entry(p.rows, p.rows_by_feed)), Some(p.written)));
     }
