@@ -81,6 +81,10 @@ pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
             "updated_at".into(),
             parquet::basic::Encoding::DELTA_BYTE_ARRAY,
         )
+        // What is left of an update time past its shared prefix is digit soup: zstd
+        // halves it at a third of a spread night's encoding time (the slowest column to
+        // compress). Left uncompressed: the night's CPU −7 %, the snapshot +8 %.
+        .set_column_compression("updated_at".into(), Compression::UNCOMPRESSED)
         .set_column_encoding(
             "source_line".into(),
             parquet::basic::Encoding::DELTA_BINARY_PACKED,
