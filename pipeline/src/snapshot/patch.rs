@@ -237,7 +237,7 @@ pub(super) fn patch_partition(
             let (mut patched, mut dropped) = (Vec::new(), 0usize);
             let mut next = 0usize;
             for (i, id) in looked_at {
-                plan.extend((next..i.min(rows)).map(|k| (0, k)));
+                plan.extend((next..i).map(|k| (0, k)));
                 next = i + 1;
                 match run_at.get(&id) {
                     Some(&j) if !placed[j] => {
@@ -279,7 +279,9 @@ pub(super) fn patch_partition(
             // the row hashed as its version is. Where every corrected row gives its old
             // version, the other field columns hold the run's values already (the same
             // 128-bit hash that tells an unchanged record) and are copied unread.
-            let mut whole: std::collections::HashMap<usize, ArrayRef> = Default::default();
+            // Columns of the row group read whole, each at most once (the feeds are).
+            let mut whole: std::collections::HashMap<usize, ArrayRef> =
+                std::collections::HashMap::from([(feed_at, old_feeds)]);
             let suspects: Vec<usize> = (first_field..schema.fields().len())
                 .filter(|c| changed.seen(*c))
                 .collect();
@@ -292,12 +294,8 @@ pub(super) fn patch_partition(
             let mut rg = out.next_row_group().map_err(fe)?;
             let writers = factory.create_column_writers(groups).map_err(fe)?;
             for ((c, field), mut w) in schema.fields().iter().enumerate().zip(writers) {
-                if rest_unchanged && c >= first_field && !whole.contains_key(&c) {
-                    rg.append_column(&bytes, copied(&bytes, &pq, g, c))
-                        .map_err(fe)?;
-                    continue;
-                }
-                if c == record_id && dropped == 0 {
+                let unchanged_field = rest_unchanged && c >= first_field && !whole.contains_key(&c);
+                if unchanged_field || (c == record_id && dropped == 0) {
                     rg.append_column(&bytes, copied(&bytes, &pq, g, c))
                         .map_err(fe)?;
                     continue;
@@ -306,24 +304,16 @@ pub(super) fn patch_partition(
                 // Whether the corrections changed the column: their rows alone are read.
                 // A correction always brings its own version and provenance.
                 let same = dropped == 0 && !VOLATILE.contains(&field.name().as_str()) && {
-                    let before = if let Some(all) = whole.get(&c) {
-                        all.clone()
-                    } else if c == feed_at {
-                        old_feeds.clone()
-                    } else {
-                        read(g, c, Some(&patched.iter().map(|p| p.0).collect::<Vec<_>>()))?
-                    };
-                    let before = if c == feed_at || whole.contains_key(&c) {
-                        arrow_select::take::take(
-                            before.as_ref(),
+                    let before = match whole.get(&c) {
+                        Some(all) => arrow_select::take::take(
+                            all.as_ref(),
                             &arrow_array::UInt32Array::from_iter_values(
                                 patched.iter().map(|p| p.0 as u32),
                             ),
                             None,
                         )
-                        .map_err(|e| fmt_err(dest)(e.to_string()))?
-                    } else {
-                        before
+                        .map_err(|e| fmt_err(dest)(e.to_string()))?,
+                        None => read(g, c, Some(&patched.iter().map(|p| p.0).collect::<Vec<_>>()))?,
                     };
                     patched
                         .iter()
@@ -338,12 +328,9 @@ pub(super) fn patch_partition(
                 if c >= first_field {
                     changed.mark(c);
                 }
-                let old = if let Some(all) = whole.remove(&c) {
-                    all
-                } else if c == feed_at {
-                    old_feeds.clone()
-                } else {
-                    read(g, c, None)?
+                let old = match whole.remove(&c) {
+                    Some(all) => all,
+                    None => read(g, c, None)?,
                 };
                 let merged = merged(old.as_ref(), new_col.as_ref(), &plan)
                     .map_err(|e| fmt_err(dest)(e.to_string()))?;
@@ -618,57 +605,25 @@ mod tests {
                 .collect::<std::collections::HashMap<_, _>>()
         };
         let patched = [(0, 1), (1, 0)];
+        let holds = |old: &[usize], run: &arrow_array::RecordBatch| {
+            old_versions_hold(&schema, first_field, &whole(old), v, run, &patched)
+        };
         // Only A changed (the run's rows in another order): B is copied unread.
         let run_rows = [("警告（更正）", ""), ("罚款200元", "事由一")];
         let run_versions: Vec<String> = run_rows.iter().map(|(a, b)| version(a, b)).collect();
         let (_, run) = rows(&run_rows, &run_versions);
-        assert!(old_versions_hold(
-            &schema,
-            first_field,
-            &whole(&[a, v]),
-            v,
-            &run,
-            &patched
-        ));
+        assert!(holds(&[a, v], &run));
         // B changed too, in one row: A alone put back does not give the old version.
         let run_rows = [("警告（更正）", ""), ("罚款200元", "事由二")];
         let (_, run) = rows(&run_rows, &run_versions);
-        assert!(!old_versions_hold(
-            &schema,
-            first_field,
-            &whole(&[a, v]),
-            v,
-            &run,
-            &patched
-        ));
-        assert!(old_versions_hold(
-            &schema,
-            first_field,
-            &whole(&[a, b, v]),
-            v,
-            &run,
-            &patched
-        ));
+        assert!(!holds(&[a, v], &run));
+        assert!(holds(&[a, b, v], &run));
         // A value that became empty counts as a change.
         let run_rows = [("警告（更正）", ""), ("罚款200元", "")];
         let (_, run) = rows(&run_rows, &run_versions);
-        assert!(!old_versions_hold(
-            &schema,
-            first_field,
-            &whole(&[a, v]),
-            v,
-            &run,
-            &patched
-        ));
+        assert!(!holds(&[a, v], &run));
         // Without the old versions nothing is assumed.
-        assert!(!old_versions_hold(
-            &schema,
-            first_field,
-            &whole(&[a]),
-            v,
-            &run,
-            &patched
-        ));
+        assert!(!holds(&[a], &run));
     }
 
     #[test]
