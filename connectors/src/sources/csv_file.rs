@@ -280,8 +280,16 @@ fn cells_of(record: &csv::ByteRecord, enc: &'static Encoding) -> (Cells, Option<
             return (Cells::from_parts(text.to_string(), ends), None);
         }
     }
-    let mut text = String::with_capacity(bytes.len() + bytes.len() / 2);
+    let mut text = String::new();
     let mut ends = Vec::with_capacity(record.len());
+    if enc == encoding_rs::GB18030
+        && encoding::decode_gb18030_record(record.iter(), bytes.len(), &mut text, &mut ends)
+    {
+        return (Cells::from_parts(text, ends), None);
+    }
+    text.clear();
+    ends.clear();
+    text.reserve(bytes.len() + bytes.len() / 2);
     let mut undecodable = None;
     for (column, field) in record.iter().enumerate() {
         if let Some(bad) = encoding::decode_cell(enc, field, &mut text) {
