@@ -35,25 +35,28 @@ const ROW_GROUP_BUFFER_BYTES: usize = 24 << 20;
 /// Rows a snapshot row group holds at most.
 pub const MAX_ROW_GROUP_ROWS: usize = 128 * 1024;
 
-pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
-    let low_cardinality = |name: &str| {
-        [
-            "feed",
-            "source_unit",
-            "source_file",
-            "run_id",
-            "dataset",
-            "reason",
-            "field",
+/// Whether a column is dictionary-encoded: code lists, units, authorities, provenance —
+/// values that repeat.
+pub(super) fn dictionary_encoded(name: &str) -> bool {
+    [
+        "feed",
+        "source_unit",
+        "source_file",
+        "run_id",
+        "dataset",
+        "reason",
+        "field",
+    ]
+    .contains(&name)
+        || [
+            "_LB", "CFLB", "XKLB", "_ZT", "JG", "JGDM", "SJLY", "SJLYDM", "LYDW", "LYDWDM", "WFXW",
+            "_YJ", "ZJLX", "_NR", "_MC", "FRDB",
         ]
-        .contains(&name)
-            || [
-                "_LB", "CFLB", "XKLB", "_ZT", "JG", "JGDM", "SJLY", "SJLYDM", "LYDW", "LYDWDM",
-                "WFXW", "_YJ", "ZJLX", "_NR", "_MC", "FRDB",
-            ]
-            .iter()
-            .any(|s| name.ends_with(s))
-    };
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
@@ -102,7 +105,7 @@ pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
             parquet::basic::Encoding::DELTA_LENGTH_BYTE_ARRAY,
         );
     for f in schema.fields() {
-        if low_cardinality(f.name()) {
+        if dictionary_encoded(f.name()) {
             b = b.set_column_dictionary_enabled(f.name().as_str().into(), true);
         }
         if has_useful_statistics(f.name()) {

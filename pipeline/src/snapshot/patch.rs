@@ -13,14 +13,15 @@
 //! rewritten whole instead (compaction), as it is when the run brings more than a quarter
 //! of the month's records, or when the file was written under another schema.
 
-use super::files::{hidden_tmp, writer_props, Written};
+use super::files::{dictionary_encoded, hidden_tmp, writer_props, Written};
 use super::spill::SpillDir;
 use super::{filter, required_str_col, spill_to_snapshot, u64_col, PartitionEntry, Provenance};
 use super::{fmt_err, io_err, Result, SnapshotError};
 use crate::domain::identity::{pack_id, IdMap, IdSet};
 use crate::stages::dedupe::DedupeIndex;
-use arrow_array::{Array, ArrayRef, StringArray};
-use arrow_schema::SchemaRef;
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, DictionaryArray, StringArray};
+use arrow_schema::{DataType, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -129,6 +130,14 @@ pub(super) fn patch_partition(
     {
         return Ok(None);
     }
+    // Dictionary-encoded text columns are read as dictionaries: no value is copied out
+    // of the page's dictionary a row, and the writer, given them back, hashes each
+    // distinct value once instead of once a row.
+    let meta = ArrowReaderMetadata::try_new(
+        pq.clone(),
+        ArrowReaderOptions::new().with_schema(dictionary_schema(schema)),
+    )
+    .map_err(fe)?;
     // The run's winners of the month, in the snapshot's layout.
     let mut parts = Vec::new();
     spill.read_month(month, |b| {
@@ -263,11 +272,9 @@ pub(super) fn patch_partition(
                 }
             }
             let old_feeds = read(g, feed_at, None)?;
-            if let Some(f) = old_feeds.as_any().downcast_ref::<StringArray>() {
-                for i in (0..rows).filter(|i| !stays[*i] && f.is_valid(*i)) {
-                    if let Some(n) = by_feed.get_mut(f.value(i)) {
-                        *n = n.saturating_sub(1);
-                    }
+            for i in (0..rows).filter(|i| !stays[*i]) {
+                if let Some(n) = text_at(old_feeds.as_ref(), i).and_then(|f| by_feed.get_mut(f)) {
+                    *n = n.saturating_sub(1);
                 }
             }
             if plan.is_empty() {
@@ -397,13 +404,44 @@ fn read_with_stamp(path: &Path) -> std::io::Result<(Bytes, super::FileStamp)> {
     Ok((Bytes::from(bytes), stamp))
 }
 
-/// Row `r` of `a`, a null as empty text.
-fn text_at(a: &StringArray, r: usize) -> &str {
-    if a.is_valid(r) {
-        a.value(r)
-    } else {
-        ""
+/// `schema` with its dictionary-encoded text columns as dictionaries of text (how a
+/// patch reads them).
+fn dictionary_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow_schema::FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if *f.data_type() == DataType::Utf8 && dictionary_encoded(f.name()) {
+                std::sync::Arc::new(f.as_ref().clone().with_data_type(text_dictionary()))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn text_dictionary() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// Whether `a` is text, plain or as a dictionary.
+fn is_text(a: &dyn Array) -> bool {
+    *a.data_type() == DataType::Utf8 || *a.data_type() == text_dictionary()
+}
+
+/// Row `r` of a text column, plain or a dictionary (`None`: a null, or not text).
+fn text_at(a: &dyn Array, r: usize) -> Option<&str> {
+    if a.is_null(r) {
+        return None;
     }
+    if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
+        return Some(s.value(r));
+    }
+    let d = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
+    let values = d.values().as_any().downcast_ref::<StringArray>()?;
+    let k = usize::try_from(d.keys().value(r)).ok()?;
+    (k < values.len() && values.is_valid(k)).then(|| values.value(k))
 }
 
 /// Whether each corrected row (`patched`: (old row, run row)), its field columns taken
@@ -421,21 +459,24 @@ fn old_versions_hold(
     let Some(versions) = old.get(&version_at).and_then(text) else {
         return false;
     };
-    let mut columns: Vec<(&str, StringArray, bool)> = Vec::new();
+    let mut columns: Vec<(&str, &dyn Array, bool)> = Vec::new();
     for c in first_field..schema.fields().len() {
         let (array, is_old) = match old.get(&c) {
-            Some(a) => (text(a), true),
-            None => (text(run.column(c)), false),
+            Some(a) => (a.as_ref(), true),
+            None => (run.column(c).as_ref(), false),
         };
-        let Some(array) = array else {
+        if !is_text(array) {
             return false;
-        };
+        }
         columns.push((schema.field(c).name().as_str(), array, is_old));
     }
     patched.iter().all(|&(i, j)| {
-        let fields = columns
-            .iter()
-            .map(|(code, a, is_old)| (*code, text_at(a, if *is_old { i } else { j })));
+        let fields = columns.iter().map(|(code, a, is_old)| {
+            (
+                *code,
+                text_at(*a, if *is_old { i } else { j }).unwrap_or_default(),
+            )
+        });
         versions.is_valid(i)
             && *crate::domain::identity::hex32(&crate::domain::identity::version_of_fields(fields))
                 == *versions.value(i)
@@ -482,6 +523,12 @@ fn merged(
     new: &dyn Array,
     plan: &[(usize, usize)],
 ) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    // A column read as a dictionary is patched with the run's values as one.
+    let as_dictionary: Option<ArrayRef> = (*old.data_type() == text_dictionary())
+        .then(|| new.as_any().downcast_ref::<StringArray>())
+        .flatten()
+        .map(|s| std::sync::Arc::new(s.iter().collect::<DictionaryArray<Int32Type>>()) as ArrayRef);
+    let new = as_dictionary.as_deref().unwrap_or(new);
     if old.data_type() != new.data_type() {
         return Err(arrow_schema::ArrowError::InvalidArgumentError(format!(
             "a column of {} patched with one of {}",
@@ -510,11 +557,8 @@ fn same_value(a: &dyn Array, i: usize, b: &dyn Array, j: usize) -> bool {
     if a.is_null(i) || b.is_null(j) {
         return a.is_null(i) == b.is_null(j);
     }
-    if let (Some(x), Some(y)) = (
-        a.as_any().downcast_ref::<StringArray>(),
-        b.as_any().downcast_ref::<StringArray>(),
-    ) {
-        return x.value(i) == y.value(j);
+    if is_text(a) && is_text(b) {
+        return text_at(a, i) == text_at(b, j);
     }
     if let (Some(x), Some(y)) = (
         a.as_any().downcast_ref::<arrow_array::UInt64Array>(),
@@ -624,6 +668,25 @@ mod tests {
         assert!(!holds(&[a, v], &run));
         // Without the old versions nothing is assumed.
         assert!(!holds(&[a], &run));
+    }
+
+    #[test]
+    fn a_column_read_as_a_dictionary_is_patched_with_the_runs_text() {
+        let old: DictionaryArray<Int32Type> = vec![Some("a"), Some("b"), None, Some("a")]
+            .into_iter()
+            .collect();
+        let new = StringArray::from(vec![Some("x"), None]);
+        let plan = [(0, 0), (1, 0), (0, 2), (1, 1), (0, 3)];
+        let out = merged(&old, &new, &plan).unwrap();
+        assert_eq!(*out.data_type(), text_dictionary());
+        let texts: Vec<Option<&str>> = (0..out.len()).map(|r| text_at(out.as_ref(), r)).collect();
+        assert_eq!(texts, [Some("a"), Some("x"), None, None, Some("a")]);
+        assert!(same_value(out.as_ref(), 1, &new, 0));
+        assert!(!same_value(out.as_ref(), 0, &new, 0));
+        assert!(
+            same_value(out.as_ref(), 3, &new, 1),
+            "two nulls are the same"
+        );
     }
 
     #[test]
