@@ -111,7 +111,12 @@ fn init_logs(format: LogFormat) {
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (the reader of stderr went away: `2>&1 |
+        // head`, a log collector that died) is dropped; by default the subscriber says
+        // so with eprintln!, which panics on that same broken stderr and took the run
+        // down with it.
+        .log_internal_errors(false);
     let b = b.with_timer(BeijingTime);
     match format {
         LogFormat::Text => b.init(),

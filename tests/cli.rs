@@ -1097,3 +1097,31 @@ fn init_writes_a_deployment_that_checks() {
         .unwrap();
     assert_exit(&o, 2);
 }
+
+/// A run whose log reader went away (`xinyong run 2>&1 | head -1`, a log collector that
+/// died) still does its work and ends well: a log line that cannot be written is dropped
+/// (the subscriber used to report it with eprintln!, which panicked on the same broken
+/// stderr).
+#[test]
+fn a_run_finishes_when_nobody_reads_its_logs() {
+    let w = Workdir::new();
+    w.configure(&[], &PlatformOpts::default());
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(w.config())
+        .args(["run", "--no-push"])
+        .current_dir(w.path())
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody will read the logs.
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(w
+        .data()
+        .join("snapshot/dataset=xzcf/_manifest.json")
+        .exists());
+}
