@@ -382,6 +382,10 @@ mod tests {
                  proptest::collection::vec((0usize..64, 0x80u8..=0xFF), 0..2)),
                 0..8),
         ) {
+            // Only ASCII and two-byte characters, nothing inserted: the fast path's case.
+            let two_byte_only = cells
+                .iter()
+                .all(|(text, noise)| noise.is_empty() && !text.contains(['€', '𠀀']));
             let cells: Vec<Vec<u8>> = cells
                 .into_iter()
                 .map(|(text, noise)| {
@@ -398,18 +402,15 @@ mod tests {
             let whole = decode_gb18030_record(cells.iter().map(Vec::as_slice), total, &mut text, &mut ends);
             let mut by_cell = String::new();
             let mut cell_ends = Vec::new();
-            let mut clean = true;
             for cell in &cells {
-                clean &= decode_cell(GB18030, cell, &mut by_cell).is_none();
+                decode_cell(GB18030, cell, &mut by_cell);
                 cell_ends.push(by_cell.len() as u32);
             }
+            // Anything else may be sent back to the cell-by-cell path (€ is one byte,
+            // 𠀀 four, an inserted byte may be malformed); what it decodes is the same.
+            proptest::prop_assert!(whole || !two_byte_only, "refused a record of two-byte cells");
             if whole {
                 proptest::prop_assert_eq!((text, ends), (by_cell, cell_ends));
-            } else {
-                // Only a cell that is not ASCII and two-byte characters sends a record
-                // back to the cell-by-cell path (a malformed byte, or a four-byte €/𠀀).
-                let four_byte = cells.iter().any(|c| c.windows(2).any(|w| w[0] >= 0x81 && (0x30..=0x39).contains(&w[1])));
-                proptest::prop_assert!(!clean || four_byte, "refused a record of clean two-byte cells");
             }
         }
     }
