@@ -689,6 +689,59 @@ mod tests {
         );
     }
 
+    /// A dictionary-encoded column whose dictionary overflowed into plain pages (long,
+    /// distinct texts) reads as a dictionary all the same, every value in its place.
+    #[test]
+    fn a_dictionary_column_past_its_dictionary_page_reads_as_a_dictionary() {
+        let schema: SchemaRef = std::sync::Arc::new(Schema::new(vec![arrow_schema::Field::new(
+            "CF_NR",
+            DataType::Utf8,
+            true,
+        )]));
+        let texts: Vec<Option<String>> = (0..5000)
+            .map(|i| (i % 7 != 0).then(|| format!("处罚内容第{i}条：责令改正，罚款{}元", i * 37)))
+            .collect();
+        let batch = arrow_array::RecordBatch::try_new(
+            schema.clone(),
+            vec![std::sync::Arc::new(StringArray::from(texts.clone()))],
+        )
+        .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_dictionary_page_size_limit(1024)
+            .set_data_page_size_limit(1024)
+            .build();
+        let mut bytes = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let bytes = Bytes::from(bytes);
+        let meta = ArrowReaderMetadata::load(
+            &bytes,
+            ArrowReaderOptions::new().with_schema(dictionary_schema(&schema)),
+        )
+        .unwrap();
+        let encodings = meta
+            .metadata()
+            .row_group(0)
+            .column(0)
+            .encodings()
+            .collect::<Vec<_>>();
+        assert!(
+            encodings.contains(&parquet::basic::Encoding::PLAIN),
+            "the dictionary overflowed: {encodings:?}"
+        );
+        let mut read = Vec::new();
+        for b in ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, meta)
+            .build()
+            .unwrap()
+        {
+            let column = b.unwrap().column(0).clone();
+            assert_eq!(*column.data_type(), text_dictionary());
+            read.extend((0..column.len()).map(|r| text_at(column.as_ref(), r).map(str::to_string)));
+        }
+        assert_eq!(read, texts);
+    }
+
     #[test]
     fn merged_copies_runs_of_numbers() {
         let old = UInt64Array::from(vec![1, 2, 3, 4, 5]);
