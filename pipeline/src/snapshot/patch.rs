@@ -132,8 +132,9 @@ pub(super) fn patch_partition(
     }
     // Dictionary-encoded text columns are read as dictionaries: no value is copied out
     // of the page's dictionary a row, and the writer, given them back, hashes each
-    // distinct value once instead of once a row.
-    let meta = ArrowReaderMetadata::try_new(
+    // distinct value once instead of once a row. A chunk whose dictionary overflowed
+    // into plain pages is read as plain text (see `all_dictionary_pages`).
+    let dictionary_meta = ArrowReaderMetadata::try_new(
         pq.clone(),
         ArrowReaderOptions::new().with_schema(dictionary_schema(schema)),
     )
@@ -187,8 +188,13 @@ pub(super) fn patch_partition(
     // them are skipped).
     let read = |g: usize, c: usize, only: Option<&[usize]>| -> Result<ArrayRef> {
         let mask = ProjectionMask::leaves(pq.file_metadata().schema_descr(), [c]);
+        let chunk_meta = if all_dictionary_pages(pq.row_group(g).column(c)) {
+            &dictionary_meta
+        } else {
+            &meta
+        };
         let mut builder =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone())
+            ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), chunk_meta.clone())
                 .with_row_groups(vec![g])
                 .with_projection(mask);
         builder = match only {
@@ -423,6 +429,24 @@ fn dictionary_schema(schema: &SchemaRef) -> SchemaRef {
 
 fn text_dictionary() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// Whether every data page of a column chunk is dictionary-encoded. A dictionary that
+/// overflowed into plain pages (long, distinct texts) would have to be made again from
+/// those values, each hashed once more: such a chunk is read as plain text.
+fn all_dictionary_pages(chunk: &parquet::file::metadata::ColumnChunkMetaData) -> bool {
+    use parquet::basic::{Encoding, PageType};
+    let dictionary =
+        |e: Encoding| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
+    chunk.dictionary_page_offset().is_some()
+        && (chunk.page_encoding_stats_mask().is_some_and(|m| {
+            m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
+        }) || chunk.page_encoding_stats().is_some_and(|stats| {
+            stats
+                .iter()
+                .filter(|s| matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2))
+                .all(|s| dictionary(s.encoding))
+        }))
 }
 
 /// Whether `a` is text, plain or as a dictionary.
@@ -730,6 +754,9 @@ mod tests {
             encodings.contains(&parquet::basic::Encoding::PLAIN),
             "the dictionary overflowed: {encodings:?}"
         );
+        assert!(!all_dictionary_pages(
+            meta.metadata().row_group(0).column(0)
+        ));
         let mut read = Vec::new();
         for b in ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, meta)
             .build()
@@ -740,6 +767,27 @@ mod tests {
             read.extend((0..column.len()).map(|r| text_at(column.as_ref(), r).map(str::to_string)));
         }
         assert_eq!(read, texts);
+    }
+
+    #[test]
+    fn a_small_dictionary_column_has_dictionary_pages_only() {
+        let schema: SchemaRef = std::sync::Arc::new(Schema::new(vec![arrow_schema::Field::new(
+            "run_id",
+            DataType::Utf8,
+            false,
+        )]));
+        let runs = StringArray::from_iter_values((0..5000).map(|i| format!("run-{}", i % 3)));
+        let batch =
+            arrow_array::RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(runs)])
+                .unwrap();
+        let mut bytes = Vec::new();
+        let mut w =
+            ArrowWriter::try_new(&mut bytes, schema.clone(), Some(writer_props(&schema))).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let meta =
+            ArrowReaderMetadata::load(&Bytes::from(bytes), ArrowReaderOptions::new()).unwrap();
+        assert!(all_dictionary_pages(meta.metadata().row_group(0).column(0)));
     }
 
     #[test]
