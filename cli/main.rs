@@ -3,6 +3,28 @@
 //! left for the next run (records pending on a platform, a quarantine over its
 //! threshold, an overdue hold); 2 failed.
 
+/// `println!` for a command's output that does not panic when its reader went away
+/// (`xinyong status | head -1`): a closed pipe means nobody reads the rest, so it is
+/// dropped, and the command's work and exit code stay what they are.
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod console;
 

@@ -1098,6 +1098,37 @@ fn init_writes_a_deployment_that_checks() {
     assert_exit(&o, 2);
 }
 
+/// A command whose output nobody reads (`xinyong status | head -1`, the reader gone
+/// before it writes) ends as it would have, without a panic; a run still does its work.
+#[test]
+fn output_to_a_closed_pipe_is_dropped() {
+    let w = Workdir::new();
+    w.configure(&[], &PlatformOpts::default());
+    let unread = |args: &[&str]| {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(w.config())
+            .args(args)
+            .current_dir(w.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        o.status.code()
+    };
+    assert_eq!(unread(&["run", "--no-push"]), Some(0));
+    assert!(w
+        .data()
+        .join("snapshot/dataset=xzcf/_manifest.json")
+        .exists());
+    assert_eq!(unread(&["status"]), Some(0));
+    assert_eq!(unread(&["holds"]), Some(0));
+}
+
 /// A run whose log reader went away (`xinyong run 2>&1 | head -1`, a log collector that
 /// died) still does its work and ends well: a log line that cannot be written is dropped
 /// (the subscriber used to report it with eprintln!, which panicked on the same broken

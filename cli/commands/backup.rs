@@ -31,7 +31,7 @@ pub async fn backup(config: Option<PathBuf>, a: BackupArgs) -> anyhow::Result<i3
     let copy = StateStore::open(&dest).await?;
     copy.close().await;
     let bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
-    println!(
+    outln!(
         "backup written: {} ({bytes} bytes), checked",
         dest.display()
     );

@@ -54,7 +54,7 @@ pub fn calendar(
                 );
             };
             estimated_any |= d.estimated;
-            println!(
+            outln!(
                 "{}\t{} ({working_days} working days after {date}, which is not counted){}",
                 d.value,
                 weekday_zh(d.value),
@@ -64,13 +64,13 @@ pub fn calendar(
         CalendarCommand::Between { from, to } => {
             let n = cal.working_days_between_estimated(from, to);
             estimated_any |= n.estimated;
-            println!("{}{}", n.value, mark(n.estimated));
+            outln!("{}{}", n.value, mark(n.estimated));
         }
         CalendarCommand::Is { dates } => {
             for d in dates {
                 let w = cal.is_working_day_estimated(d);
                 estimated_any |= w.estimated;
-                println!(
+                outln!(
                     "{d}\t{}\t{}{}",
                     weekday_zh(d),
                     if w.value {

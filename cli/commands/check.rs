@@ -25,7 +25,7 @@ pub fn check(config: Option<PathBuf>, a: CheckArgs) -> anyhow::Result<i32> {
     for p in &config.platforms {
         p.resolve_secret().map_err(anyhow::Error::msg)?;
     }
-    println!(
+    outln!(
         "ok: {} ({} feeds, {} platforms, {} datasets)",
         path.display(),
         feeds.len(),
@@ -34,7 +34,7 @@ pub fn check(config: Option<PathBuf>, a: CheckArgs) -> anyhow::Result<i32> {
     );
     let mut errors = 0;
     for f in &feeds {
-        println!(
+        outln!(
             "  {} → {} ({} fields mapped) from {}",
             f.name,
             f.dataset.code,
@@ -42,7 +42,7 @@ pub fn check(config: Option<PathBuf>, a: CheckArgs) -> anyhow::Result<i32> {
             f.file.display()
         );
         for w in unfilled_required(f) {
-            println!("    ⚠ warning: {w}");
+            outln!("    ⚠ warning: {w}");
         }
         let online = !matches!(f.source, SourceConfig::FileDrop(_));
         if online && !a.online {
@@ -51,12 +51,12 @@ pub fn check(config: Option<PathBuf>, a: CheckArgs) -> anyhow::Result<i32> {
         match probe(f, &config.base_dir) {
             Ok(lines) => {
                 for l in lines {
-                    println!("    {l}");
+                    outln!("    {l}");
                 }
             }
             Err(e) => {
                 errors += 1;
-                println!("    ✗ error: {e}");
+                outln!("    ✗ error: {e}");
             }
         }
     }

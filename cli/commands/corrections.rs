@@ -128,16 +128,16 @@ pub async fn corrections(config: Option<PathBuf>, a: CorrectionsArgs) -> anyhow:
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        outln!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    println!("整改问题 corrections: {} ({:?})", listed.len(), a.status);
+    outln!("整改问题 corrections: {} ({:?})", listed.len(), a.status);
     if listed.is_empty() {
-        println!("  无 none");
+        outln!("  无 none");
     }
-    println!("数据源 feed\t部门 department\t文件 file\t行 line\t字段 field\t原因 reason\t值 value\t状态 status\t首次发现 first seen\t工作日 days open\t整改于 resolved");
+    outln!("数据源 feed\t部门 department\t文件 file\t行 line\t字段 field\t原因 reason\t值 value\t状态 status\t首次发现 first seen\t工作日 days open\t整改于 resolved");
     for l in &listed {
-        println!(
+        outln!(
             "{}\t{}\t{}\t{}\t{}\t{}（{}）\t{}\t{}\t{}\t{}\t{}",
             l.feed,
             l.department,

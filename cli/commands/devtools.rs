@@ -118,7 +118,7 @@ pub async fn demo(config: Option<PathBuf>, a: DemoArgs) -> anyhow::Result<i32> {
         },
     )
     .await?;
-    print!("{}", pipeline::orchestrate::summary::render(&report));
+    out!("{}", pipeline::orchestrate::summary::render(&report));
     Ok(report.exit_code())
 }
 
@@ -148,7 +148,7 @@ pub async fn simulate(a: SimulateArgs) -> anyhow::Result<i32> {
     let running = simulator::start(cfg, &a.listen)
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
-    println!("listening on {}", running.url());
+    outln!("listening on {}", running.url());
     tracing::info!(platform = %a.platform, url = %running.url(), fault_rate = a.fault_rate, "simulator serving");
     shutdown_signal().await;
     running.stop().await;
@@ -163,14 +163,14 @@ pub fn gen_load(a: GenLoadArgs) -> anyhow::Result<i32> {
     };
     devtools::loadgen::write_export_as(&a.out, a.rows, a.seed, a.incremental_of, order)
         .with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!("wrote {} ({} rows)", a.out.display(), a.rows);
+    outln!("wrote {} ({} rows)", a.out.display(), a.rows);
     Ok(0)
 }
 
 /// `xinyong gen-fixtures`.
 pub fn gen_fixtures(a: GenFixturesArgs) -> anyhow::Result<i32> {
     for p in devtools::fixtures::generate_demo(&a.out)? {
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     Ok(0)
 }

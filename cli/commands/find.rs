@@ -118,15 +118,15 @@ pub async fn find(config: Option<PathBuf>, a: FindArgs) -> anyhow::Result<i32> {
     }
     state.close().await;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&found)?);
+        outln!("{}", serde_json::to_string_pretty(&found)?);
         return Ok(if found.is_empty() { 1 } else { 0 });
     }
     if found.is_empty() {
-        println!("无 none: no record in the snapshot matches");
+        outln!("无 none: no record in the snapshot matches");
         return Ok(1);
     }
     for f in &found {
-        println!(
+        outln!(
             "{}\t{}\t{}\t{}\t{}\t{}",
             f["dataset"].as_str().unwrap_or_default(),
             f["record_id"].as_str().unwrap_or_default(),
@@ -136,7 +136,7 @@ pub async fn find(config: Option<PathBuf>, a: FindArgs) -> anyhow::Result<i32> {
             f["feed"].as_str().unwrap_or_default()
         );
         for p in f["platforms"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "    {}: {} {} (version {}){}",
                 p["platform"].as_str().unwrap_or_default(),
                 p["op"].as_str().unwrap_or_default(),
@@ -149,7 +149,7 @@ pub async fn find(config: Option<PathBuf>, a: FindArgs) -> anyhow::Result<i32> {
             );
         }
         if f["platforms"].as_array().is_none_or(|p| p.is_empty()) {
-            println!("    未推送 not pushed yet");
+            outln!("    未推送 not pushed yet");
         }
     }
     Ok(0)

@@ -59,7 +59,7 @@ pub fn id(command: IdCommand) -> anyhow::Result<i32> {
     let mut out = |raw: &str| {
         let line = id_line(kind, raw);
         any_invalid |= !line.ends_with("valid") && !line.contains("\tvalid (");
-        println!("{line}");
+        outln!("{line}");
     };
     if codes.is_empty() {
         for line in std::io::stdin().lock().lines() {

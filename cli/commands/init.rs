@@ -151,7 +151,7 @@ pub fn init(a: InitArgs) -> anyhow::Result<i32> {
             std::fs::Permissions::from_mode(0o600),
         )?;
     }
-    println!(
+    outln!(
         "deployment written in {}:\n  xinyong.toml            the configuration (set the platforms' addresses)\n  mappings/               one file per feed (see the .example)\n  schedules/nightly.toml  01:30 Beijing time, every feed, both platforms\n  drop/                   where departments' files arrive\n  secrets/xinyong.env     the platforms' secrets (chmod 600)\n  xinyong.service         systemd unit: cp xinyong.service /etc/systemd/system/ && systemctl enable --now xinyong\n  xinyong-console.service the web console on 127.0.0.1:8080 (the same way)\nnext: xinyong --config {}/xinyong.toml check",
         dir.display(),
         dir.display()

@@ -93,7 +93,7 @@ pub async fn add(
         .any(|o| o.record_id == record_id && o.kind == kind);
     if in_force {
         state.close().await;
-        println!(
+        outln!(
             "{} already in force for {dataset} {record_id}; nothing changed",
             kind.as_str()
         );
@@ -103,7 +103,7 @@ pub async fn add(
         .add_override(dataset, record_id, kind, reason, &by)
         .await?;
     state.close().await;
-    println!(
+    outln!(
         "{} recorded for {dataset} {record_id} by {by}: {reason}; the next push withdraws it upstream (xinyong push)",
         kind.as_str()
     );
@@ -127,15 +127,18 @@ pub async fn release(config: Option<PathBuf>, a: ReleaseArgs) -> anyhow::Result<
         .await?;
     state.close().await;
     if n == 0 {
-        println!(
+        outln!(
             "no hold in force on {} {}; nothing changed",
-            a.dataset, a.record_id
+            a.dataset,
+            a.record_id
         );
         return Ok(0);
     }
-    println!(
+    outln!(
         "released {} {} ({}); the next push re-publishes it (xinyong push)",
-        a.dataset, a.record_id, a.outcome
+        a.dataset,
+        a.record_id,
+        a.outcome
     );
     Ok(0)
 }
@@ -146,13 +149,13 @@ pub async fn list(config: Option<PathBuf>) -> anyhow::Result<i32> {
     let state = StateStore::open(&config.state).await?;
     let holds = status::holds(&state).await?;
     state.close().await;
-    println!("类型 kind\t数据集 dataset\t记录编号 record id\t时间 since\t工作日 working days\t经办人 by\t原因 reason");
+    outln!("类型 kind\t数据集 dataset\t记录编号 record id\t时间 since\t工作日 working days\t经办人 by\t原因 reason");
     if holds.is_empty() {
-        println!("无 none");
+        outln!("无 none");
     }
     for h in &holds {
         let o = &h.entry;
-        println!(
+        outln!(
             "{}\t{}\t{}\t{}\t{} 个工作日 working days\t{}\t{}{}",
             match o.kind {
                 OverrideKind::Hold => "异议暂停 hold",

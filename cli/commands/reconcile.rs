@@ -22,6 +22,6 @@ pub struct ReconcileArgs {
 pub async fn reconcile(config: Option<PathBuf>, a: ReconcileArgs) -> anyhow::Result<i32> {
     let config = deployment(config)?;
     let report = pipeline::reconcile::run(&config, &a.platforms, &a.datasets, a.repair).await?;
-    print!("{}", pipeline::reconcile::render(&report));
+    out!("{}", pipeline::reconcile::render(&report));
     Ok(if report.differences() == 0 { 0 } else { 1 })
 }

@@ -39,6 +39,6 @@ pub async fn report(config: Option<PathBuf>, a: ReportArgs) -> anyhow::Result<i3
         .out
         .unwrap_or_else(|| report::default_dir(&config, &office));
     let files = report::write_all(&office, &dir)?;
-    print!("{}", report::describe(&office, &files));
+    out!("{}", report::describe(&office, &files));
     Ok(0)
 }

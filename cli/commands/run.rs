@@ -61,7 +61,7 @@ fn selected(platforms: Vec<String>) -> Option<Vec<String>> {
 async fn run_and_print(config: Option<PathBuf>, opts: RunOptions) -> anyhow::Result<i32> {
     let config = deployment(config)?;
     let report = runner::run(&config, &opts).await?;
-    print!("{}", summary::render(&report));
+    out!("{}", summary::render(&report));
     Ok(report.exit_code())
 }
 

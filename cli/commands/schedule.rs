@@ -27,7 +27,7 @@ pub async fn schedule(config: Option<PathBuf>, a: ScheduleArgs) -> anyhow::Resul
     if let Some(n) = a.next {
         let now = pipeline::clock::now();
         for j in &jobs {
-            println!(
+            outln!(
                 "{} ({} · {} · missed: {:?}) from {}",
                 j.name,
                 j.cron_text,
@@ -39,7 +39,7 @@ pub async fn schedule(config: Option<PathBuf>, a: ScheduleArgs) -> anyhow::Resul
             for _ in 0..n {
                 match j.next_after(t) {
                     Some(f) => {
-                        println!(
+                        outln!(
                             "  {}",
                             f.with_timezone(&j.tz).format("%Y-%m-%dT%H:%M:%S%:z (%a)")
                         );

@@ -64,7 +64,7 @@ pub async fn serve(config: Option<PathBuf>, a: ServeArgs) -> anyhow::Result<i32>
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
     let addr = listener.local_addr()?;
-    println!(
+    outln!(
         "控制台 console: http://{addr}/{}",
         if token.is_some() {
             " (令牌 token required)"

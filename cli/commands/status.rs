@@ -24,12 +24,12 @@ pub async fn status(config: Option<PathBuf>, a: StatusArgs) -> anyhow::Result<i3
     let s = status::gather(&config, &state).await?;
     state.close().await;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json(&config.state, &s))?
         );
     } else {
-        print!("{}", render(&config.state, config.schedules.is_some(), &s));
+        out!("{}", render(&config.state, config.schedules.is_some(), &s));
     }
     Ok(if s.any_failure() { 2 } else { 0 })
 }
