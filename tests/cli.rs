@@ -1098,6 +1098,31 @@ fn init_writes_a_deployment_that_checks() {
     assert_exit(&o, 2);
 }
 
+/// Runs `xinyong ARGS` in `w` with debug logs and nobody reading its output
+/// (`output: true`, as `xinyong status | head -1` once the reader is gone) or its logs
+/// (`output: false`, as `xinyong run 2>&1 | head -1`): the read end is closed before it
+/// writes. Its exit code, and what the stream still read got.
+fn with_nobody_reading(w: &Workdir, args: &[&str], output: bool) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(w.config())
+        .args(args)
+        .current_dir(w.path())
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if output {
+        drop(child.stdout.take());
+    } else {
+        drop(child.stderr.take());
+    }
+    let o = child.wait_with_output().unwrap();
+    let read = if output { &o.stderr } else { &o.stdout };
+    (o.status.code(), String::from_utf8_lossy(read).to_string())
+}
+
 /// A command whose output nobody reads (`xinyong status | head -1`, the reader gone
 /// before it writes) ends as it would have, without a panic; a run still does its work.
 #[test]
@@ -1105,20 +1130,9 @@ fn output_to_a_closed_pipe_is_dropped() {
     let w = Workdir::new();
     w.configure(&[], &PlatformOpts::default());
     let unread = |args: &[&str]| {
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(w.config())
-            .args(args)
-            .current_dir(w.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let o = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        let (code, err) = with_nobody_reading(&w, args, true);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
-        o.status.code()
+        code
     };
     assert_eq!(unread(&["run", "--no-push"]), Some(0));
     assert!(w
@@ -1137,20 +1151,8 @@ fn output_to_a_closed_pipe_is_dropped() {
 fn a_run_finishes_when_nobody_reads_its_logs() {
     let w = Workdir::new();
     w.configure(&[], &PlatformOpts::default());
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(w.config())
-        .args(["run", "--no-push"])
-        .current_dir(w.path())
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Nobody will read the logs.
-    drop(child.stderr.take());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{status}");
+    let (code, out) = with_nobody_reading(&w, &["run", "--no-push"], false);
+    assert_eq!(code, Some(0), "{out}");
     assert!(w
         .data()
         .join("snapshot/dataset=xzcf/_manifest.json")

@@ -85,7 +85,9 @@ pub fn decode_cell(enc: &'static Encoding, bytes: &[u8], out: &mut String) -> Op
         out.push_str(std::str::from_utf8(bytes).unwrap_or_default());
         return None;
     }
-    if enc == GB18030 && decode_two_byte_gb18030(bytes, out) {
+    if enc == GB18030
+        && decode_gb18030_record(std::iter::once(bytes), bytes.len(), out, &mut Vec::new())
+    {
         return None;
     }
     let mut decoder = enc.new_decoder_without_bom_handling();
@@ -115,125 +117,76 @@ pub fn decode_cell(enc: &'static Encoding, bytes: &[u8], out: &mut String) -> Op
 const TRAILS: usize = 0xFF - 0x40;
 
 /// Every two-byte GB18030 sequence (lead 0x81–0xFE) as the UTF-8 of the one character
-/// encoding_rs decodes it to (length, bytes), or length 0 where it decodes to anything
-/// else (an error, or more than one character): built once from encoding_rs itself, so
-/// the fast path below can only ever agree with it.
-fn two_byte_table() -> &'static [(u8, [u8; 3])] {
-    static TABLE: std::sync::OnceLock<Vec<(u8, [u8; 3])>> = std::sync::OnceLock::new();
+/// encoding_rs decodes it to, packed in a `u32`: the bytes in the low three (in order),
+/// their count in the high one — 0 where it decodes to anything else (an error, or more
+/// than one character). Built once from encoding_rs itself, so the fast path below can
+/// only ever agree with it.
+fn two_byte_table() -> &'static [u32] {
+    static TABLE: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table = Vec::with_capacity(126 * TRAILS);
         for lead in 0x81..=0xFEu8 {
             for trail in 0x40..0xFFu8 {
                 let pair = [lead, trail];
                 let decoded = GB18030.decode_without_bom_handling_and_without_replacement(&pair);
-                let mut entry = (0u8, [0u8; 3]);
+                let mut entry = [0u8; 4];
                 if let Some(s) = decoded {
                     let mut chars = s.chars();
                     if let (Some(c), None) = (chars.next(), chars.next()) {
                         if c.len_utf8() <= 3 {
-                            entry.0 = c.len_utf8() as u8;
-                            c.encode_utf8(&mut entry.1);
+                            entry[3] = c.len_utf8() as u8;
+                            c.encode_utf8(&mut entry[..3]);
                         }
                     }
                 }
-                table.push(entry);
+                table.push(u32::from_le_bytes(entry));
             }
         }
         table
     })
 }
 
-/// Decodes a GB18030 cell made only of ASCII and two-byte characters (nearly every cell
-/// of a Chinese office export) by table, faster than the general decoder. `false`, with
-/// `out` as it was, when the cell holds anything else (a four-byte sequence, a malformed
-/// byte): the general decoder then takes the whole cell.
-fn decode_two_byte_gb18030(bytes: &[u8], out: &mut String) -> bool {
-    let table = two_byte_table();
-    let start = out.len();
-    // SAFETY: only whole UTF-8 sequences are appended — ASCII bytes, and table entries,
-    // each the UTF-8 of one `char` — and on a byte the table does not know the vector is
-    // cut back to `start`, where `out` ended (a character boundary). Nothing between
-    // can panic (indexing is checked before any byte of an entry is appended).
-    let v = unsafe { out.as_mut_vec() };
-    // Two bytes become at most three: no reallocation below.
-    v.reserve(bytes.len() + bytes.len() / 2 + 1);
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 {
-            v.push(b);
-            i += 1;
-            continue;
-        }
-        let entry = match (b, bytes.get(i + 1)) {
-            (0x81..=0xFE, Some(&t)) if (0x40..0xFF).contains(&t) => {
-                table[usize::from(b - 0x81) * TRAILS + usize::from(t - 0x40)]
-            }
-            _ => (0, [0; 3]),
-        };
-        match entry {
-            (3, utf8) => v.extend_from_slice(&utf8),
-            (2, utf8) => v.extend_from_slice(&utf8[..2]),
-            (1, utf8) => v.push(utf8[0]),
-            _ => {
-                v.truncate(start);
-                return false;
-            }
-        }
-        i += 2;
-    }
-    true
-}
-
-/// [`two_byte_table`] packed one `u32` an entry: the UTF-8 bytes in the low three bytes
-/// (little-endian order), their count in the high byte (0: not one such character).
-fn packed_two_byte_table() -> &'static [u32] {
-    static TABLE: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| {
-        two_byte_table()
-            .iter()
-            .map(|(len, b)| u32::from_le_bytes([b[0], b[1], b[2], *len]))
-            .collect()
-    })
-}
-
-/// Decodes every cell of one GB18030 record at once into `out` (cleared first), pushing
-/// each cell's end in `out` onto `ends` (cleared first): the path of nearly every row of
+/// Decodes the cells of one GB18030 record (`total_bytes` in all) at once, appending
+/// them to `out` and each cell's end in `out` to `ends`: the path of nearly every row of
 /// a Chinese office export, which holds only ASCII and two-byte characters. Eight ASCII
-/// bytes are copied at a time and a character is one table load and one store, with one
-/// reservation for the record instead of one a cell. `false` when any cell holds
-/// anything else (a four-byte sequence, a malformed byte) or the record is too long for
-/// `u32` ends: the caller then decodes cell by cell ([`decode_cell`]), which agrees
-/// with this wherever this succeeds (a test checks both against encoding_rs).
+/// bytes are copied at a time and a character is one table load (a table built from
+/// encoding_rs itself) and one store, with one reservation for the record. `false`, with
+/// `out` as it was, when any cell holds anything else (a four-byte sequence, a malformed
+/// byte) or the text is too long for `u32` ends: the general decoder then takes the
+/// cells one by one ([`decode_cell`], whose own fast path is this with one cell).
 pub fn decode_gb18030_record<'a>(
     cells: impl Iterator<Item = &'a [u8]>,
     total_bytes: usize,
     out: &mut String,
     ends: &mut Vec<u32>,
 ) -> bool {
-    out.clear();
-    ends.clear();
-    if u32::try_from(total_bytes + total_bytes / 2).is_err() {
+    let start = out.len();
+    let (start_ends, most) = (ends.len(), total_bytes + total_bytes / 2);
+    if u32::try_from(start + most).is_err() {
         return false;
     }
-    let table = packed_two_byte_table();
+    let table = two_byte_table();
     // SAFETY: the vector's length is set once at the end, to the bytes written, which
     // are whole UTF-8 sequences (ASCII bytes and table entries' first `len` bytes, each
-    // the UTF-8 of one `char`); on failure its length stays 0. Every store is within
-    // the reservation: the output so far is at most 1.5× the input consumed (ASCII one
-    // for one, two bytes to at most three), and a store of 8 ASCII bytes or of a 4-byte
-    // entry starts at least 8 or 2 input bytes before the end, so it ends within
-    // 1.5 × `total_bytes` + 1 bytes.
+    // the UTF-8 of one `char`) after `start`, a character boundary; on failure it stays
+    // `start`. Every store is within the reservation: the output so far is at most 1.5×
+    // the input consumed (ASCII one for one, two bytes to at most three), and a store of
+    // 8 ASCII bytes or of a 4-byte entry starts at least 8 or 2 input bytes before the
+    // end, so it ends within `start` + 1.5 × `total_bytes` + 1 bytes.
     let v = unsafe { out.as_mut_vec() };
-    v.reserve(total_bytes + total_bytes / 2 + 8);
+    v.reserve(most + 8);
     let room = v.capacity();
     let base = v.as_mut_ptr();
-    let mut len = 0usize;
+    let mut len = start;
     let mut seen = 0usize;
+    let refuse = |ends: &mut Vec<u32>| {
+        ends.truncate(start_ends);
+        false
+    };
     for cell in cells {
         seen += cell.len();
         if seen > total_bytes {
-            return false;
+            return refuse(ends);
         }
         let n = cell.len();
         let mut i = 0;
@@ -264,11 +217,11 @@ pub fn decode_gb18030_record<'a>(
                 (0x81..=0xFE, Some(&trail)) if (0x40..0xFF).contains(&trail) => {
                     table[usize::from(lead - 0x81) * TRAILS + usize::from(trail - 0x40)]
                 }
-                _ => return false,
+                _ => return refuse(ends),
             };
             let width = (entry >> 24) as usize;
             if width == 0 {
-                return false;
+                return refuse(ends);
             }
             debug_assert!(len + 4 <= room);
             // SAFETY: within the reservation; the bytes past `width` are overwritten
@@ -398,10 +351,11 @@ mod tests {
                 })
                 .collect();
             let total = cells.iter().map(Vec::len).sum();
-            let (mut text, mut ends) = (String::from("left over"), vec![7]);
+            // Appended after what the buffers held.
+            let (mut text, mut ends) = (String::from("left over"), vec![9]);
             let whole = decode_gb18030_record(cells.iter().map(Vec::as_slice), total, &mut text, &mut ends);
-            let mut by_cell = String::new();
-            let mut cell_ends = Vec::new();
+            let mut by_cell = String::from("left over");
+            let mut cell_ends = vec![9];
             for cell in &cells {
                 decode_cell(GB18030, cell, &mut by_cell);
                 cell_ends.push(by_cell.len() as u32);
@@ -411,6 +365,8 @@ mod tests {
             proptest::prop_assert!(whole || !two_byte_only, "refused a record of two-byte cells");
             if whole {
                 proptest::prop_assert_eq!((text, ends), (by_cell, cell_ends));
+            } else {
+                proptest::prop_assert_eq!((text.as_str(), ends), ("left over", vec![9]));
             }
         }
     }

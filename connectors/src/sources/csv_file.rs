@@ -287,8 +287,6 @@ fn cells_of(record: &csv::ByteRecord, enc: &'static Encoding) -> (Cells, Option<
     {
         return (Cells::from_parts(text, ends), None);
     }
-    text.clear();
-    ends.clear();
     text.reserve(bytes.len() + bytes.len() / 2);
     let mut undecodable = None;
     for (column, field) in record.iter().enumerate() {
