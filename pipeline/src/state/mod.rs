@@ -14,6 +14,7 @@
 //! that must be all-or-nothing (a feed's files and counts; a batch and its records'
 //! states) is one transaction, so a crash leaves the store at one side of it.
 
+mod closed_stamp;
 pub mod jobs;
 pub mod kinds;
 pub mod ledger;
@@ -114,6 +115,10 @@ impl StateStore {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
+        // Checked unless its files are as a clean close left them (see `closed_stamp`);
+        // the stamp goes before anything can write, so a crash leaves none behind.
+        let check = !closed_stamp::unchanged_since_closed(path);
+        closed_stamp::forget(path);
         let err = |source| StateError::Database {
             path: path.to_path_buf(),
             source,
@@ -143,7 +148,11 @@ impl StateStore {
             pool,
             path: path.to_path_buf(),
         };
-        store.check_integrity().await?;
+        if check {
+            store.check_integrity().await?;
+        } else {
+            tracing::debug!(store = %path.display(), "unchanged since it was closed cleanly: integrity check skipped");
+        }
         migrations::bring_up(&store).await?;
         Ok(store)
     }
@@ -201,9 +210,11 @@ impl StateStore {
     }
 
     /// Closes the pool (the write-ahead log stays beside the file: see
-    /// `keep_wal_on_close`).
+    /// `keep_wal_on_close`) and stamps the files as closed cleanly, so that the next open
+    /// that finds them untouched skips the integrity check (see `closed_stamp`).
     pub async fn close(&self) {
         self.pool.close().await;
+        closed_stamp::leave(&self.path);
     }
 
     /// A consistent copy of the store at `dest` (SQLite `VACUUM INTO`: one read
