@@ -23,6 +23,36 @@ struct Entry {
     seq: u32,
 }
 
+/// Entries below this many are sorted on the calling thread alone.
+const SORT_IN_TWO_FROM: usize = 1 << 16;
+
+/// Sorts entries by [`Entry::key`], the two halves of the id space side by side: ids are
+/// hashes, so the top bit splits them evenly, and every id of the lower half sorts
+/// before every id of the upper. A full load's million entries, sorted on one thread
+/// between the read and the snapshot writes, held the other core idle for 0.1 s.
+fn sort_entries(entries: &mut [Entry]) {
+    let lower = |e: &Entry| e.id[0] < 0x80;
+    let (mut i, mut j) = (0, entries.len());
+    while i < j {
+        if lower(&entries[i]) {
+            i += 1;
+        } else {
+            j -= 1;
+            entries.swap(i, j);
+        }
+    }
+    let (low, high) = entries.split_at_mut(i);
+    if low.len() < SORT_IN_TWO_FROM || high.len() < SORT_IN_TWO_FROM {
+        low.sort_unstable_by_key(Entry::key);
+        high.sort_unstable_by_key(Entry::key);
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| low.sort_unstable_by_key(Entry::key));
+        high.sort_unstable_by_key(Entry::key);
+    });
+}
+
 /// An entry on scratch: id, update time, version, read order (little-endian).
 const ENTRY_BYTES: usize = 36;
 
@@ -268,7 +298,7 @@ impl DedupeIndex {
     pub fn resolve(&mut self) -> std::io::Result<()> {
         self.winners = vec![0u64; self.max_seq as usize / 64 + 1];
         if self.runs.is_empty() {
-            self.entries.sort_unstable_by_key(Entry::key);
+            sort_entries(&mut self.entries);
             let n = self.entries.len();
             // Each id's last entry is kept, compacted in place: a second vector would
             // double the peak.
@@ -526,6 +556,39 @@ fn read_entries(path: &std::path::Path) -> std::io::Result<Vec<Entry>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn entries_sorted_in_two_halves_are_sorted_whole() {
+        use super::{sort_entries, Entry, SORT_IN_TWO_FROM};
+        for n in [0, 1, 7, 1000, SORT_IN_TWO_FROM * 2 + 3] {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut entries: Vec<Entry> = (0..n)
+                .map(|i| {
+                    let mut id = [0u8; 16];
+                    // Few distinct ids, so equal ids meet their update times and read orders.
+                    id[..8].copy_from_slice(&(next() % (n as u64 / 3 + 1)).to_be_bytes());
+                    id[0] = (next() % 256) as u8;
+                    Entry {
+                        id,
+                        updated: (next() % 5) as i64,
+                        version: i as u64,
+                        seq: i as u32,
+                    }
+                })
+                .collect();
+            let mut expected = entries.clone();
+            expected.sort_unstable_by_key(Entry::key);
+            sort_entries(&mut entries);
+            let keys = |v: &[Entry]| v.iter().map(Entry::key).collect::<Vec<_>>();
+            assert_eq!(keys(&entries), keys(&expected), "{n} entries");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 
