@@ -7,8 +7,9 @@
 //! stamp), a write by this or another program, a copy or restore (a new inode), a
 //! truncation — changes a field, and the store is checked as before. The change time
 //! (ctime) cannot be set back by a program, so a stamp cannot be made to match by hand.
+//! Where the system does not tell a file's inode and change time (not Unix), no stamp
+//! is taken and every open checks.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// What a file's metadata says of its content having changed.
@@ -22,7 +23,14 @@ struct FileStamp {
 }
 
 impl FileStamp {
+    #[cfg(not(unix))]
+    fn of(_path: &Path) -> Option<FileStamp> {
+        None
+    }
+
+    #[cfg(unix)]
     fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path).ok()?;
         Some(FileStamp {
             dev: m.dev(),
@@ -97,7 +105,7 @@ pub(super) fn leave(store: &Path) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
