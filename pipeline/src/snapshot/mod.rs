@@ -67,38 +67,68 @@ pub struct Located {
     pub rows: Vec<(usize, [u8; 16])>,
 }
 
-/// One version of a file: its device, inode, length and modification time. A partition
-/// is replaced by renaming a new file over it (a new inode), so another stamp means
-/// another file.
+/// One version of a file: its device, inode, length, modification and change times. A
+/// partition is replaced by renaming a new file over it (a new inode), so another stamp
+/// means another file; the change time (Unix) moves with any write and cannot be set
+/// back by a program. The state store's clean-close stamp is made of these too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
     device: u64,
     inode: u64,
     len: u64,
     modified: Option<std::time::SystemTime>,
+    /// The change time, in seconds and nanoseconds (none but on Unix).
+    changed: Option<(i64, i64)>,
 }
 
 impl FileStamp {
     /// The stamp of the file `meta` describes.
     pub fn of(meta: &std::fs::Metadata) -> FileStamp {
         #[cfg(unix)]
-        let (device, inode) = {
+        let (device, inode, changed) = {
             use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
+            (
+                meta.dev(),
+                meta.ino(),
+                Some((meta.ctime(), meta.ctime_nsec())),
+            )
         };
         #[cfg(not(unix))]
-        let (device, inode) = (0, 0);
+        let (device, inode, changed) = (0, 0, None);
         FileStamp {
             device,
             inode,
             len: meta.len(),
             modified: meta.modified().ok(),
+            changed,
         }
     }
 
     /// The stamp of the file at `path`, if it can be read.
     pub fn at(path: &Path) -> Option<FileStamp> {
         std::fs::metadata(path).ok().map(|m| FileStamp::of(&m))
+    }
+
+    /// Whether the stamp tells one version of a file from another by its inode and
+    /// change time (on Unix), not only by its length and modification time.
+    pub fn is_strong(&self) -> bool {
+        self.changed.is_some()
+    }
+}
+
+/// The stamp as one line of text, to be kept in a file and compared as text.
+impl std::fmt::Display for FileStamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let modified = self
+            .modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(-1, |d| d.as_nanos() as i128);
+        let (c, cn) = self.changed.unwrap_or((-1, -1));
+        write!(
+            f,
+            "{} {} {} {modified} {c}.{cn}",
+            self.device, self.inode, self.len
+        )
     }
 }
 

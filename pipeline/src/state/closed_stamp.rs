@@ -10,44 +10,8 @@
 //! Where the system does not tell a file's inode and change time (not Unix), no stamp
 //! is taken and every open checks.
 
+use crate::snapshot::FileStamp;
 use std::path::{Path, PathBuf};
-
-/// What a file's metadata says of its content having changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileStamp {
-    #[cfg(not(unix))]
-    fn of(_path: &Path) -> Option<FileStamp> {
-        None
-    }
-
-    #[cfg(unix)]
-    fn of(path: &Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
-    }
-
-    fn line(&self) -> String {
-        format!(
-            "{} {} {} {}.{} {}.{}",
-            self.dev, self.ino, self.len, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1
-        )
-    }
-}
 
 /// The stamp's file, beside the store.
 fn stamp_path(store: &Path) -> PathBuf {
@@ -63,16 +27,12 @@ fn wal_path(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The stamp of the store's files as they are now (`None`: the store is missing).
+/// The stamp of the store's files as they are now (`None`: the store is missing, or
+/// the system does not tell its inode and change time).
 fn current(store: &Path) -> Option<String> {
-    let db = FileStamp::of(store)?;
-    let wal = FileStamp::of(&wal_path(store))
-        .map(|w| w.line())
-        .unwrap_or_else(|| "none".into());
-    Some(format!(
-        "xinyong closed stamp 1\ndb {}\nwal {wal}\n",
-        db.line()
-    ))
+    let db = FileStamp::at(store).filter(FileStamp::is_strong)?;
+    let wal = FileStamp::at(&wal_path(store)).map_or_else(|| "none".into(), |w| w.to_string());
+    Some(format!("xinyong closed stamp 1\ndb {db}\nwal {wal}\n"))
 }
 
 /// Whether the store's files are exactly as a clean close left them.
@@ -91,7 +51,8 @@ pub(super) fn forget(store: &Path) {
 }
 
 /// Leaves the stamp of the store's files, once the last connection has closed them.
-/// Written beside its name and renamed: a torn stamp does not parse as a match.
+/// Written beside its name and renamed, so a torn stamp does not read as a match; not
+/// fsynced (not `write_atomic`): a stamp lost to a crash only means one more check.
 pub(super) fn leave(store: &Path) {
     let Some(stamp) = current(store) else {
         return;
