@@ -89,8 +89,24 @@ pub fn halfwidth_char(c: char) -> char {
     }
 }
 
+/// Each byte's value in the credit-code alphabet (`NOT_IN_CHARSET` outside it): a code
+/// is checked twice a row on a penalties export, and a search of the alphabet a
+/// character cost a tenth of the validation.
+const USCC_VALUES: [u8; 256] = {
+    let mut table = [NOT_IN_CHARSET; 256];
+    let charset = USCC_CHARSET.as_bytes();
+    let mut i = 0;
+    while i < charset.len() {
+        table[charset[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const NOT_IN_CHARSET: u8 = u8::MAX;
+
 fn uscc_value(c: u8) -> Option<u32> {
-    USCC_CHARSET.bytes().position(|x| x == c).map(|p| p as u32)
+    let v = USCC_VALUES[c as usize];
+    (v != NOT_IN_CHARSET).then_some(v as u32)
 }
 
 /// The check character (position 18) for the first 17 characters of a credit code.
@@ -103,7 +119,7 @@ pub fn uscc_check_char(body: &[u8]) -> Option<char> {
         sum += uscc_value(*c)? * w;
     }
     let v = (31 - sum % 31) % 31;
-    USCC_CHARSET.chars().nth(v as usize)
+    USCC_CHARSET.as_bytes().get(v as usize).map(|b| *b as char)
 }
 
 /// GB 11714 letter values: the full Latin alphabet, A=10 … Z=35 (unlike the credit code's table).

@@ -152,6 +152,24 @@ pub struct Dataset {
     placeholder_needs: Vec<Option<usize>>,
     /// Per field: the legacy-code fields that can resolve it through the register.
     pub resolve_from: Vec<Vec<usize>>,
+    /// Where a list export's representative's identity number goes, when the dataset
+    /// has the fields (found once, not by name a row).
+    pub representative: Option<RepresentativeFields>,
+}
+
+/// The fields between which an organisation's row moves its legal representative's
+/// identity number: the subject category, the subject's own number and the
+/// representative's, and the two document types when the dataset has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepresentativeFields {
+    /// 主体类别 (ZTLB).
+    pub category: usize,
+    /// 证件号码 (ZJHM).
+    pub own_number: usize,
+    /// 法定代表人证件号码 (FDDBR_ZJHM).
+    pub representative_number: usize,
+    /// 证件类型 (ZJLX) and 法定代表人证件类型 (FDDBR_ZJLX).
+    pub types: Option<(usize, usize)>,
 }
 
 impl Dataset {
@@ -209,7 +227,20 @@ impl Dataset {
                     .collect::<Result<Vec<_>, _>>()?,
             );
         }
+        let at = |code: &str| index.get(code).copied();
+        let representative = match (at("ZTLB"), at("ZJHM"), at("FDDBR_ZJHM")) {
+            (Some(category), Some(own_number), Some(representative_number)) => {
+                Some(RepresentativeFields {
+                    category,
+                    own_number,
+                    representative_number,
+                    types: at("ZJLX").zip(at("FDDBR_ZJLX")),
+                })
+            }
+            _ => None,
+        };
         Ok(Dataset {
+            representative,
             code: file.dataset,
             name: file.name,
             fields: file.field,

@@ -15,11 +15,12 @@ use crate::snapshot::quarantine::Quarantine;
 use crate::snapshot::spill::SpillDir;
 use crate::snapshot::{self, SnapshotStore};
 use crate::stages::dedupe::{DedupeIndex, Winner};
-use crate::stages::map::{Binding, Mapped, RowProblem};
+use crate::stages::map::{Binding, RowProblem};
 use crate::stages::resolve::{Register, REGISTER_DATASET};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use connectors::{ConnectorError, InputUnit, RawBatch, RawRow, Source};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -124,8 +125,8 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     let feed = cx.feed;
     let binding: Binding = feed.bind(&batch.unit)?;
     let ds = &feed.dataset;
-    let in_window = |m: &Mapped<'_>| match (cx.window, ds.decision_date) {
-        (Some((from, to)), Some(f)) => chrono::NaiveDate::parse_from_str(&m.values[f], "%Y-%m-%d")
+    let in_window = |values: &[Cow<'_, str>]| match (cx.window, ds.decision_date) {
+        (Some((from, to)), Some(f)) => chrono::NaiveDate::parse_from_str(&values[f], "%Y-%m-%d")
             .is_ok_and(|d| d >= from && d <= to),
         _ => true,
     };
@@ -133,15 +134,20 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     let document_at = ds.document_position();
     let mut documents = Vec::new();
     let mut rows = Vec::with_capacity(batch.rows.len());
-    // (month, position, line, mapped, id, version) of the valid rows.
+    // The valid rows' values, one row after another (`width` a row).
+    let width = ds.fields.len();
+    let mut values: Vec<Cow<'_, str>> = Vec::with_capacity(batch.rows.len() * width);
+    // (month, position, line, first value, update time, id, version) of the valid rows.
     let mut good = Vec::with_capacity(batch.rows.len());
     for (pos, row) in batch.rows.iter().enumerate() {
-        let m = match feed.map_row(&binding, row, cx.register) {
-            Ok(m) if !in_window(&m) => {
+        let start = values.len();
+        let updated_at = match feed.map_row_into(&binding, row, cx.register, &mut values) {
+            Ok(_) if !in_window(&values[start..]) => {
+                values.truncate(start);
                 rows.push(MappedRow::OutsideWindow);
                 continue;
             }
-            Ok(m) => m,
+            Ok(updated_at) => updated_at,
             Err(p) => {
                 // A backfill's counts cover its window: a refused row dated outside it
                 // is passed over, not quarantined again.
@@ -157,16 +163,17 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
                 continue;
             }
         };
+        let m = &values[start..];
         if let Some(d) = document_at
-            .map(|i| &m.values[i])
+            .map(|i| &m[i])
             .filter(|d| !cx.open_documents.is_empty() && cx.open_documents.contains(d.as_ref()))
         {
             documents.push(d.to_string());
         }
-        let id = identity::record_id_bytes(ds, &m.values);
-        let version = identity::version_bytes(ds, &m.values);
+        let id = identity::record_id_bytes(ds, m);
+        let version = identity::version_bytes(ds, m);
         let unknown_type = cx.uscc_fields.iter().any(|f| {
-            let v: &str = &m.values[*f];
+            let v: &str = &m[*f];
             !v.is_empty()
                 && v != crate::domain::ids::USCC_PLACEHOLDER
                 && !crate::domain::ids::uscc_known_type(v)
@@ -174,7 +181,7 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
         let register = is_register.then(|| {
             let v = |code: &str| {
                 ds.position(code)
-                    .map(|i| m.values[i].to_string())
+                    .map(|i| m[i].to_string())
                     .filter(|x| !x.is_empty())
             };
             (
@@ -186,15 +193,14 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
         rows.push(MappedRow::Good(GoodRow {
             id,
             version,
-            updated: m
-                .updated_at
+            updated: updated_at
                 .map(|t| t.and_utc().timestamp())
                 .unwrap_or(i64::MIN),
             unknown_type,
             register,
         }));
-        let month = month_key(ds.decision_date.map(|f| m.values[f].as_ref()));
-        good.push((month, pos as u32, row.line, m, id, version));
+        let month = month_key(ds.decision_date.map(|f| m[f].as_ref()));
+        good.push((month, pos as u32, row.line, start, updated_at, id, version));
     }
     // One set of columns for the whole batch, its rows grouped by month (in file order
     // within a month); each month's part is a zero-copy slice of it.
@@ -206,24 +212,25 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
         source_file: &file,
         run_id: cx.run_id,
     };
-    let mut field_bytes = vec![0usize; ds.fields.len()];
-    for (_, _, _, m, _, _) in &good {
-        for (total, v) in field_bytes.iter_mut().zip(&m.values) {
+    let row_values = |start: usize| &values[start..start + width];
+    let mut field_bytes = vec![0usize; width];
+    for row in values.chunks_exact(width) {
+        for (total, v) in field_bytes.iter_mut().zip(row) {
             *total += v.len();
         }
     }
     let mut columns =
         snapshot::SnapshotRows::sized(snapshot::Layout::Spill, good.len(), &from, &field_bytes);
-    for (_, _, line, m, id, version) in &good {
+    for &(_, _, line, start, updated_at, ref id, ref version) in &good {
         columns.push(
             &snapshot::RowIdentity {
                 record_id: id,
                 version,
-                updated_at: m.updated_at,
-                source_line: *line,
+                updated_at,
+                source_line: line,
             },
             &from,
-            &m.values,
+            row_values(start),
         );
     }
     let all = columns.finish(cx.spill_schema);
@@ -232,9 +239,9 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     while start < good.len() {
         let key = good[start].0;
         let end = start + good[start..].partition_point(|g| g.0 == key);
-        let first = &good[start].3;
+        let first = row_values(good[start].3);
         parts.push(SpillPart {
-            month: snapshot::month_of(ds.decision_date.map(|f| first.values[f].as_ref())),
+            month: snapshot::month_of(ds.decision_date.map(|f| first[f].as_ref())),
             columns: all.slice(start, end - start),
             positions: good[start..end].iter().map(|g| g.1).collect(),
         });

@@ -85,6 +85,38 @@ impl Feed {
         row: &'a RawRow,
         register: Option<&Register>,
     ) -> Result<Mapped<'a>, RowProblem> {
+        let mut values = Vec::with_capacity(self.dataset.fields.len());
+        let updated_at = self.map_row_into(b, row, register, &mut values)?;
+        Ok(Mapped { values, updated_at })
+    }
+
+    /// [`Self::map_row`] into the end of `values` (the dataset's fields, in order), so a
+    /// batch's rows share one vector; nothing is left there on `Err`. Returns the
+    /// update time, when the feed has one.
+    pub fn map_row_into<'a>(
+        &'a self,
+        b: &Binding,
+        row: &'a RawRow,
+        register: Option<&Register>,
+        values: &mut Vec<Cow<'a, str>>,
+    ) -> Result<Option<NaiveDateTime>, RowProblem> {
+        let start = values.len();
+        values.resize(start + self.dataset.fields.len(), Cow::Borrowed(""));
+        let mapped = self.map_fields(b, row, register, &mut values[start..]);
+        if mapped.is_err() {
+            values.truncate(start);
+        }
+        mapped
+    }
+
+    /// The body of [`Self::map_row_into`]: `values` holds one empty value a field.
+    fn map_fields<'a>(
+        &'a self,
+        b: &Binding,
+        row: &'a RawRow,
+        register: Option<&Register>,
+        values: &mut [Cow<'a, str>],
+    ) -> Result<Option<NaiveDateTime>, RowProblem> {
         let ds = &self.dataset;
         if row.values.iter().all(|v| v.trim().is_empty()) {
             return Err(RowProblem {
@@ -117,7 +149,6 @@ impl Feed {
             });
         }
         let cell = |i: usize| row.values.get(i).unwrap_or("");
-        let mut values: Vec<Cow<'a, str>> = vec![Cow::Borrowed(""); ds.fields.len()];
         // The transform failure of the earliest field: (field, reason, raw value).
         let mut failed: Option<(usize, Reason, &str)> = None;
         for (rule, col) in self.rules.iter().zip(&b.columns) {
@@ -165,14 +196,14 @@ impl Feed {
             }
             values[rule.target] = v;
         }
-        if let Some(p) = self.resolve_legacy(&mut values, register) {
+        if let Some(p) = self.resolve_legacy(values, register) {
             return Err(p);
         }
         for i in 0..ds.fields.len() {
             let reason = match failed {
                 Some((f, r, raw)) if f == i => Some((r, raw.to_string())),
                 _ => ds
-                    .check_field(i, &values)
+                    .check_field(i, values)
                     .err()
                     .map(|r| (r, self.raw_value(b, row, i))),
             };
@@ -184,22 +215,23 @@ impl Feed {
                 });
             }
         }
-        let updated_at = match b.updated_at {
+        match b.updated_at {
             Some(i) => {
                 let raw = trim(cell(i));
                 if raw.is_empty() || self.null_markers.iter().any(|m| m == raw) {
-                    None
+                    Ok(None)
                 } else {
-                    Some(transforms::parse_datetime(raw).ok_or_else(|| RowProblem {
-                        reason: Reason::BadUpdatedAt,
-                        field: self.updated_at.clone().unwrap_or_default(),
-                        value: raw.to_string(),
-                    })?)
+                    Ok(Some(transforms::parse_datetime(raw).ok_or_else(|| {
+                        RowProblem {
+                            reason: Reason::BadUpdatedAt,
+                            field: self.updated_at.clone().unwrap_or_default(),
+                            value: raw.to_string(),
+                        }
+                    })?))
                 }
             }
-            None => None,
-        };
-        Ok(Mapped { values, updated_at })
+            None => Ok(None),
+        }
     }
 
     /// The decision date a refused row's source cell says, when it can be read: a
@@ -236,7 +268,7 @@ fn undecodable(b: &Binding, row: &RawRow) -> Option<RowProblem> {
             let cell = row.values.get(u.column).unwrap_or_default();
             (u.column, format!("{cell}（字节 {}）", hex.join(" ")))
         }
-        None if !row.values.as_str().contains('\u{FFFD}') => return None,
+        None if !contains_replacement_character(row.values.as_str()) => return None,
         None => {
             let column = row.values.iter().position(|v| v.contains('\u{FFFD}'))?;
             let cell = row.values.get(column).unwrap_or_default();
@@ -251,4 +283,12 @@ fn undecodable(b: &Binding, row: &RawRow) -> Option<RowProblem> {
         field: b.headers.get(column).cloned().unwrap_or_default(),
         value,
     })
+}
+
+/// Whether a text holds U+FFFD, found as its three UTF-8 bytes: every row is searched,
+/// and a search for the character stops at each `BD` byte, which Chinese text is full of.
+fn contains_replacement_character(text: &str) -> bool {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\u{FFFD}".as_bytes()));
+    FINDER.find(text.as_bytes()).is_some()
 }

@@ -129,21 +129,21 @@ impl Feed {
     /// representative's (an organisation has no identity card): it moves to the
     /// dataset's 法定代表人证件 fields when the dataset has them and they are empty.
     fn move_representative_id(&self, values: &mut [Cow<'_, str>]) {
-        let ds = &self.dataset;
-        let (Some(category), Some(own_no), Some(rep_no)) = (
-            ds.position("ZTLB"),
-            ds.position("ZJHM"),
-            ds.position("FDDBR_ZJHM"),
-        ) else {
+        let Some(fields) = self.dataset.representative else {
             return;
         };
+        let (category, own_no, rep_no) = (
+            fields.category,
+            fields.own_number,
+            fields.representative_number,
+        );
         let organisation = !values[category].is_empty()
             && values[category] != crate::domain::masking::NATURAL_PERSON;
         if !organisation || values[own_no].is_empty() || !values[rep_no].is_empty() {
             return;
         }
         values[rep_no] = std::mem::take(&mut values[own_no]);
-        if let (Some(own_ty), Some(rep_ty)) = (ds.position("ZJLX"), ds.position("FDDBR_ZJLX")) {
+        if let Some((own_ty, rep_ty)) = fields.types {
             if values[rep_ty].is_empty() {
                 values[rep_ty] = std::mem::take(&mut values[own_ty]);
             }
