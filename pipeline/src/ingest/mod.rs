@@ -8,8 +8,11 @@
 //! Every row read ends in exactly one of: the snapshot (kept: new, changed or
 //! unchanged), the quarantine (with reason), or superseded by a newer row.
 
+mod open_documents;
 mod previous;
 mod read_pass;
+
+pub use open_documents::{OpenDocuments, OpenDocumentsSender};
 
 use crate::domain::accounting::{FeedCounts, FileRead};
 use crate::mapping::{Feed, MappingError};
@@ -91,8 +94,9 @@ pub struct IngestOptions<'a> {
     /// Set when the run is cancelled: the read stops at the next batch and fails.
     pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
     /// The document numbers of the feed's open problems: a valid row of one of them is
-    /// noticed (the others are not kept, so memory does not grow with the input).
-    pub open_documents: &'a HashSet<String>,
+    /// noticed (the others are not kept, so memory does not grow with the input). They
+    /// may still be on their way when the ingest starts.
+    pub open_documents: &'a OpenDocuments,
     /// Dedupe entries held in memory before they spill to scratch
     /// ([`crate::stages::dedupe::DEFAULT_BUDGET`]: 48 MiB of them).
     pub dedupe_budget: usize,

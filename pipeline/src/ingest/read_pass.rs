@@ -103,7 +103,7 @@ struct MapContext<'a> {
     run_id: &'a str,
     spill_schema: &'a SchemaRef,
     uscc_fields: &'a [usize],
-    open_documents: &'a std::collections::HashSet<String>,
+    open_documents: &'a super::OpenDocuments,
 }
 
 /// A row's partition as a number: the bytes of [`snapshot::month_of`]'s `YYYY-MM`, in
@@ -132,6 +132,11 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     };
     let is_register = ds.code == REGISTER_DATASET;
     let document_at = ds.document_position();
+    // Waited for here, at the first batch, while the reader reads on.
+    let open_documents = match document_at {
+        Some(_) => Some(cx.open_documents.get()?).filter(|d| !d.is_empty()),
+        None => None,
+    };
     let mut documents = Vec::new();
     let mut rows = Vec::with_capacity(batch.rows.len());
     // The valid rows' values, one row after another (`width` a row).
@@ -166,7 +171,7 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
         let m = &values[start..];
         if let Some(d) = document_at
             .map(|i| &m[i])
-            .filter(|d| !cx.open_documents.is_empty() && cx.open_documents.contains(d.as_ref()))
+            .filter(|d| open_documents.is_some_and(|open| open.contains(d.as_ref())))
         {
             documents.push(d.to_string());
         }

@@ -444,7 +444,20 @@ async fn ingest_one(
     } else {
         state.source_position(&feed.name).await?
     };
-    let open_documents = state.open_documents(&feed.name).await?;
+    // Read beside the ingest's start (the mappers wait for them at their first batch).
+    let (send_documents, open_documents) = ingest::OpenDocuments::pending();
+    let fetch_documents = async {
+        match state.open_documents(&feed.name).await {
+            Ok(documents) => {
+                let _ = send_documents.send(Ok(documents));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = send_documents.send(Err(e.to_string()));
+                Err(e)
+            }
+        }
+    };
     let dedupe_budget = config.dedupe_budget;
     let patch_row_groups = config.patch_row_groups;
     let (bar, progress) = progress_for(&feed.name);
@@ -489,7 +502,8 @@ async fn ingest_one(
             Err(_) => None,
         }
     };
-    let (result, refused) = tokio::join!(ingest, refused);
+    let (result, refused, fetched) = tokio::join!(ingest, refused, fetch_documents);
+    fetched?;
     let result = result.context("a feed's worker thread panicked")?;
     bar.finish_and_clear();
     let refused_recorded = match refused {
