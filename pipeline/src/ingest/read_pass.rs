@@ -486,6 +486,9 @@ pub(super) fn read(
         Ok((source, spilled))
     })?;
     let spilled_months = spilled?;
+    // Whether or not a mapper needed them: a run that could not read its open problems
+    // stops the feed here, before its snapshot.
+    opts.open_documents.get()?;
     let c = collector;
     tracing::info!(feed = %feed.name, rows = c.counts.read, seconds = started.elapsed().as_secs_f64(), "read, mapped and spilled");
     let files: Vec<FileRead> = source

@@ -174,6 +174,7 @@ fn write_partition(
         spill.located.and_then(|l| l.get(month)),
         changed,
     )? {
+        spill.spill.remove_month(month);
         return Ok((Some(entry(p.rows, p.rows_by_feed)), Some(p.written)));
     }
     let mut out = AtomicParquet::create(&dest, schema.clone())?;
@@ -209,6 +210,7 @@ fn write_partition(
         *by_feed.entry(spill.from.feed.to_string()).or_default() += kept.num_rows() as u64;
         out.write(&kept)
     })?;
+    spill.spill.remove_month(month);
     if out.rows() == 0 {
         // Every record of the month moved or was replaced elsewhere: the partition goes.
         out.discard();

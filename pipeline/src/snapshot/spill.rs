@@ -170,6 +170,14 @@ impl SpillDir {
         Ok(())
     }
 
+    /// Removes one month's spilled rows, once its partition is written: the unlinking
+    /// (the kernel freeing the file's cached pages) then happens beside the other
+    /// writer's encoding, not all at once at the end of the feed, where nothing else
+    /// runs (an unsorted 1M load spent 1 % of its CPU there).
+    pub fn remove_month(&self, month: &str) {
+        let _ = std::fs::remove_file(self.file(month));
+    }
+
     /// Removes the spill.
     pub fn remove(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
