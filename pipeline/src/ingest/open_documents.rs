@@ -9,14 +9,17 @@ use std::collections::HashSet;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Mutex, OnceLock};
 
+/// The documents, or why the runner could not read them.
+type Read = Result<HashSet<String>, String>;
+
 /// The open problems' document numbers, given now or still on their way.
 pub struct OpenDocuments {
-    value: OnceLock<Result<HashSet<String>, String>>,
-    coming: Mutex<Option<Receiver<Result<HashSet<String>, String>>>>,
+    value: OnceLock<Read>,
+    coming: Mutex<Option<Receiver<Read>>>,
 }
 
 /// Where the runner sends the documents (or why it could not read them).
-pub type OpenDocumentsSender = SyncSender<Result<HashSet<String>, String>>;
+pub type OpenDocumentsSender = SyncSender<Read>;
 
 impl OpenDocuments {
     /// Documents known already.
