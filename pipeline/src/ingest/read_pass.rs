@@ -219,8 +219,8 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     };
     let row_values = |start: usize| &values[start..start + width];
     let mut field_bytes = vec![0usize; width];
-    for row in values.chunks_exact(width) {
-        for (total, v) in field_bytes.iter_mut().zip(row) {
+    for g in &good {
+        for (total, v) in field_bytes.iter_mut().zip(row_values(g.3)) {
             *total += v.len();
         }
     }
