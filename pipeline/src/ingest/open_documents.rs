@@ -22,14 +22,6 @@ pub struct OpenDocuments {
 pub type OpenDocumentsSender = SyncSender<Read>;
 
 impl OpenDocuments {
-    /// Documents known already.
-    pub fn ready(documents: HashSet<String>) -> Self {
-        OpenDocuments {
-            value: OnceLock::from(Ok(documents)),
-            coming: Mutex::new(None),
-        }
-    }
-
     /// Documents to come through the returned sender.
     pub fn pending() -> (OpenDocumentsSender, Self) {
         let (tx, rx) = sync_channel(1);
@@ -90,9 +82,8 @@ mod tests {
         let (tx, docs) = OpenDocuments::pending();
         drop(tx);
         assert!(docs.get().is_err());
-        assert!(OpenDocuments::ready(HashSet::new())
-            .get()
-            .unwrap()
-            .is_empty());
+        let (tx, docs) = OpenDocuments::pending();
+        tx.send(Ok(HashSet::new())).unwrap();
+        assert!(docs.get().unwrap().is_empty());
     }
 }

@@ -159,12 +159,15 @@ pub fn parse_iso_date(v: &str) -> Option<NaiveDate> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
+    let num = |r: std::ops::Range<usize>| ascii_number(&b[r]);
     NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+}
+
+/// The number a few ASCII digits write (`None` when any byte is not one).
+fn ascii_number(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |n, c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
 }
 
 fn ymd(y: &str, m: &str, d: &str) -> Option<NaiveDate> {
@@ -271,11 +274,7 @@ fn parse_iso_datetime(s: &str) -> Option<NaiveDateTime> {
     match b.len() {
         10 => Some(date.and_time(NaiveTime::MIN)),
         19 if matches!(b[10], b' ' | b'T') && b[13] == b':' && b[16] == b':' => {
-            let two = |at: usize| -> Option<u32> {
-                let (tens, ones) = (b[at], b[at + 1]);
-                (tens.is_ascii_digit() && ones.is_ascii_digit())
-                    .then(|| u32::from(tens - b'0') * 10 + u32::from(ones - b'0'))
-            };
+            let two = |at: usize| ascii_number(&b[at..at + 2]);
             Some(date.and_time(NaiveTime::from_hms_opt(two(11)?, two(14)?, two(17)?)?))
         }
         _ => None,
