@@ -145,12 +145,17 @@ pub fn ingest_feed(
         documents,
         checkpoint,
     } = read_pass::read(feed, source, store, &spill, &opts)?;
+    // The quarantine is complete: published now, its problems are recorded while the
+    // comparison and the snapshot's partitions go on.
+    let quarantine_file = quarantine.publish()?;
+    if let (Some(path), Some(tell), false) =
+        (&quarantine_file, opts.quarantine_published, opts.dry_run)
+    {
+        // The runner gave up on the feed already when nobody listens.
+        let _ = tell.send(path.clone());
+    }
 
-    // Against the previous snapshot.
-    index.resolve().map_err(|source| SnapshotError::Io {
-        path: spill.dir().to_path_buf(),
-        source,
-    })?;
+    // Against the previous snapshot (the read pass resolved the index).
     counts.superseded = index.superseded();
     let mut cmp = previous::compare(store, &ds.code, &mut index)?;
     let scope: previous::VanishScope = match opts.window {
@@ -175,13 +180,6 @@ pub fn ingest_feed(
 
     tracing::debug!(feed = %feed.name, seconds = started.elapsed().as_secs_f64(), "compared with the previous snapshot");
     // Pass 2: publish.
-    let quarantine_file = quarantine.publish()?;
-    if let (Some(path), Some(tell), false) =
-        (&quarantine_file, opts.quarantine_published, opts.dry_run)
-    {
-        // The runner gave up on the feed already when nobody listens.
-        let _ = tell.send(path.clone());
-    }
     let mut snapshot_written = false;
     if (!index.is_empty() || counts.vanished > 0) && !opts.dry_run {
         let mut months: Vec<String> = spilled_months;

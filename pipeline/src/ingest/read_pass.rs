@@ -28,6 +28,7 @@ use std::sync::Arc;
 /// What pass 1 leaves for the comparison with the previous snapshot and the rewrite.
 pub(super) struct ReadPass {
     pub counts: FeedCounts,
+    /// The run's dedupe index, resolved (its winners known).
     pub index: DedupeIndex,
     pub quarantine: Quarantine,
     pub register_entries: Option<Register>,
@@ -208,8 +209,14 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
         good.push((month, pos as u32, row.line, start, updated_at, id, version));
     }
     // One set of columns for the whole batch, its rows grouped by month (in file order
-    // within a month); each month's part is a zero-copy slice of it.
-    good.sort_by_key(|g| g.0);
+    // within a month); each month's part is a zero-copy slice of it. The order is
+    // found by sorting (month, index) pairs, not the rows' whole tuples.
+    let mut order: Vec<(u64, u32)> = (0u32..)
+        .zip(&good)
+        .map(|(i, g)| (g.0, i))
+        .collect();
+    order.sort_unstable();
+    let in_order = |k: usize| &good[order[k].1 as usize];
     let file = batch.unit.display_name();
     let from = snapshot::Provenance {
         feed: &feed.name,
@@ -226,7 +233,8 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     }
     let mut columns =
         snapshot::SnapshotRows::sized(snapshot::Layout::Spill, good.len(), &from, &field_bytes);
-    for &(_, _, line, start, updated_at, ref id, ref version) in &good {
+    for k in 0..order.len() {
+        let &(_, _, line, start, updated_at, ref id, ref version) = in_order(k);
         columns.push(
             &snapshot::RowIdentity {
                 record_id: id,
@@ -241,14 +249,14 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     let all = columns.finish(cx.spill_schema);
     let mut parts: Vec<SpillPart> = Vec::new();
     let mut start = 0;
-    while start < good.len() {
-        let key = good[start].0;
-        let end = start + good[start..].partition_point(|g| g.0 == key);
-        let first = row_values(good[start].3);
+    while start < order.len() {
+        let key = order[start].0;
+        let end = start + order[start..].partition_point(|o| o.0 == key);
+        let first = row_values(in_order(start).3);
         parts.push(SpillPart {
             month: snapshot::month_of(ds.decision_date.map(|f| first[f].as_ref())),
             columns: all.slice(start, end - start),
-            positions: good[start..end].iter().map(|g| g.1).collect(),
+            positions: (start..end).map(|k| in_order(k).1).collect(),
         });
         start = end;
     }
@@ -477,6 +485,14 @@ pub(super) fn read(
             }
         }
         drop(spill_tx);
+        // The index's winners are found while the spill writer writes its last parts.
+        collector
+            .index
+            .resolve()
+            .map_err(|source| crate::snapshot::SnapshotError::Io {
+                path: collector.scratch.clone(),
+                source,
+            })?;
         let spilled = writer
             .join()
             .map_err(|_| IngestError::Internal("the spill writer panicked".into()))?;

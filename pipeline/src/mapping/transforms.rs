@@ -64,6 +64,8 @@ impl Transform {
                 Cow::Owned(v.chars().filter(|c| !c.is_whitespace()).collect())
             }
             Transform::Code => Cow::Owned(normalise_code(&v)),
+            // Already `YYYY-MM-DD` naming a real day: the text is its own normal form.
+            Transform::Date | Transform::DateExcel if parse_iso_date(&v).is_some() => v,
             Transform::Date => {
                 Cow::Owned(iso_date(parse_date(&v, false).ok_or(TransformError {
                     reason: Reason::BadDate,
@@ -139,18 +141,18 @@ fn push_iso_date(out: &mut String, d: NaiveDate) {
     push_digits(out, d.day(), 2);
 }
 
-/// `YYYY-MM-DD HH:MM:SS`.
-pub fn iso_datetime(t: NaiveDateTime) -> String {
+/// `YYYY-MM-DD HH:MM:SS`, in place of `out`'s text (a buffer kept by the caller: the
+/// snapshot's columns take an update time a row).
+pub fn iso_datetime_into(out: &mut String, t: NaiveDateTime) {
     use chrono::Timelike;
-    let mut out = String::with_capacity(19);
-    push_iso_date(&mut out, t.date());
+    out.clear();
+    push_iso_date(out, t.date());
     out.push(' ');
-    push_digits(&mut out, t.hour(), 2);
+    push_digits(out, t.hour(), 2);
     out.push(':');
-    push_digits(&mut out, t.minute(), 2);
+    push_digits(out, t.minute(), 2);
     out.push(':');
-    push_digits(&mut out, t.second(), 2);
-    out
+    push_digits(out, t.second(), 2);
 }
 
 /// A date exactly in the form `YYYY-MM-DD` naming a real day.
@@ -548,6 +550,12 @@ mod tests {
             }
             if let Some(d) = parse_iso_date(&s) {
                 proptest::prop_assert_eq!(Some(d), parse_date_general(&s, true));
+                // An ISO date passes through the date transforms as it is: its own
+                // normal form.
+                for t in [Transform::Date, Transform::DateExcel] {
+                    let normal = t.apply(Cow::Borrowed(&s)).map(|v| v.into_owned());
+                    proptest::prop_assert_eq!(normal, Ok(iso_date(d)));
+                }
             }
             proptest::prop_assert_eq!(parse_datetime(&s), parse_datetime_general(&s));
             proptest::prop_assert_eq!(parse_date(&s, true), parse_date_general(&s, true));

@@ -153,6 +153,8 @@ pub struct SnapshotRows {
     /// Spill layout: record_id, version (16 bytes).
     ids: [FixedSizeBinaryBuilder; 2],
     updated: StringBuilder,
+    /// An update time's text, on its way into `updated` (no allocation a row).
+    time_text: String,
     file: StringBuilder,
     lines: UInt64Builder,
     fields: Vec<StringBuilder>,
@@ -197,6 +199,7 @@ impl SnapshotRows {
                 FixedSizeBinaryBuilder::with_capacity(spill_rows, 16),
             ],
             updated: text(rows * 19),
+            time_text: String::with_capacity(19),
             file: text(per_row(from.source_file, 16)),
             lines: UInt64Builder::with_capacity(rows),
             fields: field_bytes.iter().map(|b| text(*b)).collect(),
@@ -226,9 +229,10 @@ impl SnapshotRows {
             }
         }
         match id.updated_at {
-            Some(t) => self
-                .updated
-                .append_value(crate::mapping::transforms::iso_datetime(t)),
+            Some(t) => {
+                crate::mapping::transforms::iso_datetime_into(&mut self.time_text, t);
+                self.updated.append_value(&self.time_text);
+            }
             None => self.updated.append_null(),
         }
         self.file.append_value(from.source_file);

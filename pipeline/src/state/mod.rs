@@ -137,6 +137,12 @@ impl StateStore {
             // checkpoint has folded it in, it is cut back to 4 MiB rather than left at
             // the size a full load's problems grew it to.
             .pragma("journal_size_limit", "4194304")
+            // A many-row upsert (the refused rows, 500 a statement) keeps a statement
+            // journal of the pages it changes, so that a failing row undoes only its
+            // statement. SQLite keeps it in memory up to 64 KiB and in a temporary file
+            // past that: a full load's problems went through 30 MB of such writes. In
+            // memory it is a statement's pages (a few hundred KiB) at most.
+            .pragma("temp_store", "memory")
             .busy_timeout(std::time::Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
