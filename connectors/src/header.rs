@@ -103,12 +103,14 @@ pub fn is_note_row<'a>(cells: impl IntoIterator<Item = &'a str>) -> bool {
             continue;
         }
         match text {
+            // A data row's first cell is no note: decided without trimming the others.
+            None if !NOTE_PREFIXES.iter().any(|p| c.starts_with(p)) => return false,
             None => text = Some(c),
             Some(t) if t == c => {}
             Some(_) => return false,
         }
     }
-    text.is_some_and(|t| NOTE_PREFIXES.iter().any(|p| t.starts_with(p)))
+    text.is_some()
 }
 
 #[cfg(test)]

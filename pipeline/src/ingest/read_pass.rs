@@ -211,10 +211,7 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     // One set of columns for the whole batch, its rows grouped by month (in file order
     // within a month); each month's part is a zero-copy slice of it. The order is
     // found by sorting (month, index) pairs, not the rows' whole tuples.
-    let mut order: Vec<(u64, u32)> = (0u32..)
-        .zip(&good)
-        .map(|(i, g)| (g.0, i))
-        .collect();
+    let mut order: Vec<(u64, u32)> = (0u32..).zip(&good).map(|(i, g)| (g.0, i)).collect();
     order.sort_unstable();
     let in_order = |k: usize| &good[order[k].1 as usize];
     let file = batch.unit.display_name();
