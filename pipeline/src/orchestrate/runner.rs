@@ -493,8 +493,9 @@ async fn ingest_one(
             },
         )
     });
-    // The quarantine is published before the snapshot is written: its problems are
-    // recorded meanwhile (the state store's work overlaps the partitions' encoding).
+    // The quarantine is published as soon as the read pass ends: its problems are
+    // recorded meanwhile (the state store's work overlaps the comparison with the
+    // previous snapshot and the partitions' encoding).
     let reopen = opts.window.is_none();
     let refused = async {
         match quarantine_published.await {
@@ -631,7 +632,7 @@ async fn record_failure(
 }
 
 /// Records a feed's outcome and files — only now that its records are safely in the
-/// snapshot — its refused rows unless they were recorded while the snapshot was written
+/// snapshot — its refused rows unless they were recorded while the snapshot was made
 /// (`refused_recorded`), the problems it resolved, and its source's position (not for a
 /// backfill, which leaves the nightly position alone). Refused rows recorded early stay
 /// recorded should the snapshot then fail: they were refused all the same, and the

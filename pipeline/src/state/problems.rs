@@ -73,7 +73,7 @@ impl StateStore {
     /// Records a run's refused rows as open problems (or updates them), in one
     /// transaction — received in chunks, so memory stays a chunk deep however many a feed
     /// refuses. A backfill (`reopen = false`) does not reopen a problem already resolved.
-    /// The runner does it while the feed's snapshot is still being written; the
+    /// The runner does it while the feed's snapshot is still being made; the
     /// resolution follows the snapshot ([`Self::resolve_problems`]).
     pub async fn record_refused_rows(
         &self,
