@@ -143,7 +143,8 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     // The valid rows' values, one row after another (`width` a row).
     let width = ds.fields.len();
     let mut values: Vec<Cow<'_, str>> = Vec::with_capacity(batch.rows.len() * width);
-    // (month, position, line, first value, update time, id, version) of the valid rows.
+    // (month, position, line, where its values start in `values`, update time, id, version)
+    // of the valid rows.
     let mut good = Vec::with_capacity(batch.rows.len());
     for (pos, row) in batch.rows.iter().enumerate() {
         let start = values.len();
