@@ -15,7 +15,8 @@
 # same job) right after xinyong, its output checked row for row against xinyong's
 # (peers/compare.py), and the two wall times compared. BENCH_PYTHON names the Python
 # with polars (`make bench` installs peers/requirements.txt into a venv); without one
-# the peer is skipped.
+# the peer is skipped. After the peer, iconv decodes the same export to nothing: the
+# floor of any job that reads it, which the bench prints xinyong's time against.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -90,6 +91,14 @@ for n in $UNSORTED; do
     "$PY" "$PEERS/compare.py" "$run/data" "$peer" >&2 || { echo "the peer's output differs from xinyong's"; exit 1; }
   else
     echo "    (no polars: set BENCH_PYTHON, or run make bench, to time the polars peer)" >&2
+  fi
+  if command -v iconv > /dev/null; then
+    # A floor, not a peer: the export's bytes decoded and thrown away, nothing else.
+    /usr/bin/time -f "%e %M" -o "$DIR/runs/iconv-$n.time" iconv -f GB18030 -t UTF-8 "$export_file" > /dev/null || {
+      echo "iconv failed:"; cat "$DIR/runs/iconv-$n.time"; exit 1; }
+    read -r secs rss < <(tail -1 "$DIR/runs/iconv-$n.time")
+    printf "%-32s %10s %9.2f %12.0f %10.1f\n" "  decoding alone (iconv)" "$n" "$secs" "$(echo "$n / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+    echo "    xinyong/iconv wall = $(echo "$ours / $secs" | bc -l | xargs printf "%.2f")×" >&2
   fi
 done
 
