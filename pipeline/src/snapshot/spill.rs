@@ -1,8 +1,10 @@
 //! A run's spill: the good rows of one feed, in the scratch layout, as one Arrow IPC file
 //! per decision month under `<data>/tmp/<run>-<feed>/`, written while the rows are read
 //! (before the winners are known), so the snapshot's month partitions can then be
-//! rewritten one at a time. Removed when the feed is done; a crash's leftovers are
-//! swept at the next run.
+//! rewritten one at a time. A run whose rows all fit in the first gathering (a night's
+//! few thousand) keeps them in memory instead: no file per month to create, write, read
+//! back and unlink. Removed when the feed is done; a crash's leftovers are swept at the
+//! next run.
 
 use super::{spill_schema, SnapshotError, SnapshotStore};
 use arrow_array::RecordBatch;
@@ -12,6 +14,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
+use std::sync::Mutex;
 
 /// Batches whose parts are gathered before they are written (each batch's rows are
 /// held until then: 8 batches of 2,048 rows, about 10 MiB).
@@ -30,6 +33,9 @@ const WRITE_BUFFER: usize = 64 * 1024;
 pub struct SpillDir {
     dir: PathBuf,
     schema: SchemaRef,
+    /// The months' parts of a run that ended within its first gathering, kept rather
+    /// than written (empty otherwise).
+    held: Mutex<BTreeMap<String, Vec<RecordBatch>>>,
 }
 
 impl SpillDir {
@@ -48,6 +54,7 @@ impl SpillDir {
         Ok(SpillDir {
             dir,
             schema: spill_schema(schema),
+            held: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -80,7 +87,8 @@ impl SpillDir {
     /// months written (the spill writer thread's body). An unsorted export splits each
     /// batch over dozens of months: the parts are gathered for [`GATHER_BATCHES`] batches
     /// (or until a month has [`WRITE_ROWS`]) and each month's written as one record batch,
-    /// not as dozens of tiny ones.
+    /// not as dozens of tiny ones. Parts that end within the first gathering are kept in
+    /// memory, as they were gathered, and nothing is written.
     pub fn write_from(
         &self,
         parts: Receiver<Vec<(String, RecordBatch)>>,
@@ -89,11 +97,13 @@ impl SpillDir {
             BTreeMap::new();
         let mut gathered: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
         let mut batches = 0usize;
+        // Until the first gathering is written, a month's parts wait for the end of it.
+        let mut first = true;
         for batch in parts {
             for (month, b) in batch {
                 let parts = gathered.entry(month.clone()).or_default();
                 parts.push(b);
-                if parts.iter().map(RecordBatch::num_rows).sum::<usize>() >= WRITE_ROWS {
+                if !first && parts.iter().map(RecordBatch::num_rows).sum::<usize>() >= WRITE_ROWS {
                     if let Some(ready) = gathered.remove_entry(&month) {
                         self.flush(&mut files, &mut BTreeMap::from([ready]))?;
                     }
@@ -103,7 +113,13 @@ impl SpillDir {
             if batches >= GATHER_BATCHES {
                 self.flush(&mut files, &mut gathered)?;
                 batches = 0;
+                first = false;
             }
+        }
+        if first {
+            let months = gathered.keys().cloned().collect();
+            *self.held.lock().unwrap_or_else(|p| p.into_inner()) = gathered;
+            return Ok(months);
         }
         self.flush(&mut files, &mut gathered)?;
         for w in files.values_mut() {
@@ -144,12 +160,22 @@ impl SpillDir {
         Ok(())
     }
 
-    /// Reads one month's spilled rows, batch by batch (nothing when none spilled).
+    /// Reads one month's spilled rows, batch by batch (nothing when none spilled); as
+    /// often as asked, until [`SpillDir::remove_month`].
     pub fn read_month(
         &self,
         month: &str,
         mut each: impl FnMut(RecordBatch) -> Result<(), SnapshotError>,
     ) -> Result<(), SnapshotError> {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(month)
+            .cloned();
+        if let Some(parts) = held {
+            return parts.into_iter().try_for_each(each);
+        }
         let path = self.file(month);
         if !path.exists() {
             return Ok(());
@@ -175,11 +201,105 @@ impl SpillDir {
     /// writer's encoding, not all at once at the end of the feed, where nothing else
     /// runs (an unsorted 1M load spent 1 % of its CPU there).
     pub fn remove_month(&self, month: &str) {
-        let _ = std::fs::remove_file(self.file(month));
+        if self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(month)
+            .is_none()
+        {
+            let _ = std::fs::remove_file(self.file(month));
+        }
     }
 
     /// Removes the spill.
     pub fn remove(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, StringArray, UInt64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    /// A spill of a one-field snapshot, and a part of `rows` rows numbered from `first`.
+    fn spill(dir: &std::path::Path) -> SpillDir {
+        let snapshot = Arc::new(Schema::new(vec![Field::new("CF_WSH", DataType::Utf8, true)]));
+        SpillDir::create(&SnapshotStore::new(dir), "run", "feed", &snapshot).unwrap()
+    }
+
+    fn part(spill: &SpillDir, first: u64, rows: u64) -> RecordBatch {
+        let docs: Vec<String> = (first..first + rows).map(|n| format!("文号{n}")).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(docs)),
+            Arc::new(UInt64Array::from_iter_values(first..first + rows)),
+        ];
+        RecordBatch::try_new(spill.schema().clone(), columns).unwrap()
+    }
+
+    fn seqs(spill: &SpillDir, month: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        spill
+            .read_month(month, |b| {
+                let seq = b.column(1).as_any().downcast_ref::<UInt64Array>().unwrap();
+                out.extend(seq.values().iter().copied());
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    fn files(spill: &SpillDir) -> usize {
+        std::fs::read_dir(spill.dir()).unwrap().count()
+    }
+
+    /// Sends `batches` batches of two months' parts (100 rows each) through the writer.
+    fn write(spill: &SpillDir, batches: u64) -> Vec<String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for n in 0..batches {
+            tx.send(vec![
+                ("2024-01".to_string(), part(spill, n * 200, 100)),
+                ("2024-02".to_string(), part(spill, n * 200 + 100, 100)),
+            ])
+            .unwrap();
+        }
+        drop(tx);
+        spill.write_from(rx).unwrap()
+    }
+
+    #[test]
+    fn a_run_within_one_gathering_is_kept_in_memory_and_read_until_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = spill(dir.path());
+        let months = write(&spill, GATHER_BATCHES as u64 - 1);
+        assert_eq!(months, ["2024-01", "2024-02"]);
+        assert_eq!(files(&spill), 0, "nothing written");
+        let january: Vec<u64> = (0..GATHER_BATCHES as u64 - 1)
+            .flat_map(|n| n * 200..n * 200 + 100)
+            .collect();
+        // A patch that gives up reads the month again before the rewrite does.
+        assert_eq!(seqs(&spill, "2024-01"), january);
+        assert_eq!(seqs(&spill, "2024-01"), january);
+        spill.remove_month("2024-01");
+        assert!(seqs(&spill, "2024-01").is_empty());
+        assert_eq!(seqs(&spill, "2024-02").len(), 100 * (GATHER_BATCHES - 1));
+    }
+
+    #[test]
+    fn a_longer_run_is_written_and_reads_back_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = spill(dir.path());
+        let batches = 2 * GATHER_BATCHES as u64 + 3;
+        let months = write(&spill, batches);
+        assert_eq!(months, ["2024-01", "2024-02"]);
+        assert_eq!(files(&spill), 2, "one file a month");
+        let january: Vec<u64> = (0..batches).flat_map(|n| n * 200..n * 200 + 100).collect();
+        assert_eq!(seqs(&spill, "2024-01"), january);
+        spill.remove_month("2024-01");
+        assert_eq!(files(&spill), 1);
+        assert!(seqs(&spill, "2024-01").is_empty());
     }
 }
