@@ -225,12 +225,17 @@ mod tests {
     use arrow_schema::{DataType, Field, Schema};
     use std::sync::Arc;
 
-    /// A spill of a one-field snapshot, and a part of `rows` rows numbered from `first`.
+    /// A spill of a one-field snapshot.
     fn spill(dir: &std::path::Path) -> SpillDir {
-        let snapshot = Arc::new(Schema::new(vec![Field::new("CF_WSH", DataType::Utf8, true)]));
+        let snapshot = Arc::new(Schema::new(vec![Field::new(
+            "CF_WSH",
+            DataType::Utf8,
+            true,
+        )]));
         SpillDir::create(&SnapshotStore::new(dir), "run", "feed", &snapshot).unwrap()
     }
 
+    /// A part of `rows` rows, their read order numbered from `first`.
     fn part(spill: &SpillDir, first: u64, rows: u64) -> RecordBatch {
         let docs: Vec<String> = (first..first + rows).map(|n| format!("文号{n}")).collect();
         let columns: Vec<ArrayRef> = vec![
