@@ -20,9 +20,11 @@ use std::sync::Mutex;
 /// held until then: 8 batches of 2,048 rows, about 10 MiB).
 pub const GATHER_BATCHES: usize = 8;
 
-/// A month's gathered rows are written as soon as they are this many: a sorted export's
-/// batch (one month) goes out as it comes, without a copy into a larger batch that no
-/// cache holds (that copy, and the kernel's copy of it, cost a sorted 1M load a second).
+/// After the first gathering, a month's gathered rows are written as soon as they are
+/// this many: a sorted export's batch (one month) goes out as it comes, without a copy
+/// into a larger batch that no cache holds (that copy, and the kernel's copy of it, cost
+/// a sorted 1M load a second). The first gathering waits whole, in case the run ends in
+/// it and is kept in memory.
 pub const WRITE_ROWS: usize = 512;
 
 /// Each month file's write buffer: the IPC writer writes every column's buffers (and
@@ -86,9 +88,9 @@ impl SpillDir {
     /// Writes every (month, rows) part received until the sender hangs up; returns the
     /// months written (the spill writer thread's body). An unsorted export splits each
     /// batch over dozens of months: the parts are gathered for [`GATHER_BATCHES`] batches
-    /// (or until a month has [`WRITE_ROWS`]) and each month's written as one record batch,
-    /// not as dozens of tiny ones. Parts that end within the first gathering are kept in
-    /// memory, as they were gathered, and nothing is written.
+    /// (or, after the first gathering, until a month has [`WRITE_ROWS`]) and each month's
+    /// written as one record batch, not as dozens of tiny ones. Parts that end within the
+    /// first gathering are kept in memory, as they were gathered, and nothing is written.
     pub fn write_from(
         &self,
         parts: Receiver<Vec<(String, RecordBatch)>>,
