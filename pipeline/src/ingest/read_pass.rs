@@ -231,19 +231,21 @@ fn map_batch(cx: &MapContext<'_>, no: u64, batch: RawBatch) -> Result<MappedBatc
     }
     let mut columns =
         snapshot::SnapshotRows::sized(snapshot::Layout::Spill, good.len(), &from, &field_bytes);
-    for k in 0..order.len() {
-        let &(_, _, line, start, updated_at, ref id, ref version) = in_order(k);
-        columns.push(
-            &snapshot::RowIdentity {
-                record_id: id,
-                version,
-                updated_at,
-                source_line: line,
-            },
-            &from,
-            row_values(start),
-        );
-    }
+    let in_spill_order: Vec<_> = (0..order.len())
+        .map(|k| {
+            let &(_, _, line, start, updated_at, ref id, ref version) = in_order(k);
+            (
+                snapshot::RowIdentity {
+                    record_id: id,
+                    version,
+                    updated_at,
+                    source_line: line,
+                },
+                row_values(start),
+            )
+        })
+        .collect();
+    columns.push_rows(&in_spill_order, &from);
     let all = columns.finish(cx.spill_schema);
     let mut parts: Vec<SpillPart> = Vec::new();
     let mut start = 0;

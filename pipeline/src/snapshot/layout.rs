@@ -59,6 +59,7 @@ pub struct Provenance<'a> {
 }
 
 /// One row's identity and place.
+#[derive(Clone, Copy)]
 pub struct RowIdentity<'a> {
     /// The packed record id.
     pub record_id: &'a [u8; 16],
@@ -213,36 +214,53 @@ impl SnapshotRows {
         from: &Provenance<'_>,
         values: &[S],
     ) {
+        self.push_rows(std::slice::from_ref(&(*id, values)), from);
+    }
+
+    /// Appends rows column by column, each builder filled in one pass over the rows (a
+    /// row at a time moves between every column's buffers for each value); empty values
+    /// become nulls.
+    pub fn push_rows<S: AsRef<str>>(
+        &mut self,
+        rows: &[(RowIdentity<'_>, &[S])],
+        from: &Provenance<'_>,
+    ) {
         match self.layout {
             Layout::Snapshot => {
                 let [record_id, version, feed, unit, run] = &mut self.hex_and_constants;
-                record_id.append_value(&*crate::domain::identity::hex32(id.record_id));
-                version.append_value(&*crate::domain::identity::hex32(id.version));
-                feed.append_value(from.feed);
-                unit.append_value(from.source_unit);
-                run.append_value(from.run_id);
+                for (id, _) in rows {
+                    record_id.append_value(&*crate::domain::identity::hex32(id.record_id));
+                    version.append_value(&*crate::domain::identity::hex32(id.version));
+                    feed.append_value(from.feed);
+                    unit.append_value(from.source_unit);
+                    run.append_value(from.run_id);
+                }
             }
             Layout::Spill => {
                 let [record_id, version] = &mut self.ids;
-                record_id.append_value(id.record_id).expect("16 bytes");
-                version.append_value(id.version).expect("16 bytes");
+                for (id, _) in rows {
+                    record_id.append_value(id.record_id).expect("16 bytes");
+                    version.append_value(id.version).expect("16 bytes");
+                }
             }
         }
-        match id.updated_at {
-            Some(t) => {
-                crate::mapping::transforms::iso_datetime_into(&mut self.time_text, t);
-                self.updated.append_value(&self.time_text);
+        for (id, _) in rows {
+            match id.updated_at {
+                Some(t) => {
+                    crate::mapping::transforms::iso_datetime_into(&mut self.time_text, t);
+                    self.updated.append_value(&self.time_text);
+                }
+                None => self.updated.append_null(),
             }
-            None => self.updated.append_null(),
+            self.file.append_value(from.source_file);
+            self.lines.append_value(id.source_line);
         }
-        self.file.append_value(from.source_file);
-        self.lines.append_value(id.source_line);
-        for (b, v) in self.fields.iter_mut().zip(values) {
-            let v = v.as_ref();
-            if v.is_empty() {
-                b.append_null();
-            } else {
-                b.append_value(v);
+        for (f, b) in self.fields.iter_mut().enumerate() {
+            for (_, values) in rows {
+                match values.get(f).map(|v| v.as_ref()) {
+                    Some(v) if !v.is_empty() => b.append_value(v),
+                    _ => b.append_null(),
+                }
             }
         }
     }
@@ -359,8 +377,8 @@ pub fn filter(batch: &RecordBatch, keep: Vec<bool>) -> RecordBatch {
 mod tests {
     use super::*;
 
-    /// Rows built in the scratch layout and turned back into the snapshot layout equal
-    /// the same rows built in the snapshot layout directly.
+    /// Rows built in the scratch layout, all at once, and turned back into the snapshot
+    /// layout equal the same rows built in the snapshot layout one by one.
     #[test]
     fn the_spill_layout_comes_back_as_the_snapshot_layout() {
         let ds = crate::domain::schema::registry().get("xzcf").unwrap();
@@ -374,20 +392,33 @@ mod tests {
         };
         let mut direct = SnapshotRows::with_capacity(ds.fields.len(), 3);
         let mut scratch = SnapshotRows::sized(Layout::Spill, 3, &from, &vec![8; ds.fields.len()]);
-        for i in 0..3u8 {
-            let mut values = vec![String::new(); ds.fields.len()];
-            values[ds.position("CF_XDR_MC").unwrap()] = format!("同江市{i}号商店");
-            let id = RowIdentity {
-                record_id: &[i; 16],
-                version: &[i + 100; 16],
-                updated_at: chrono::NaiveDate::from_ymd_opt(2024, 3, 5)
-                    .unwrap()
-                    .and_hms_opt(10, 0, u32::from(i)),
-                source_line: u64::from(i) + 2,
-            };
-            direct.push(&id, &from, &values);
-            scratch.push(&id, &from, &values);
+        let ids: Vec<([u8; 16], [u8; 16])> = (0..3u8).map(|i| ([i; 16], [i + 100; 16])).collect();
+        let values: Vec<Vec<String>> = (0..3u8)
+            .map(|i| {
+                let mut values = vec![String::new(); ds.fields.len()];
+                values[ds.position("CF_XDR_MC").unwrap()] = format!("同江市{i}号商店");
+                values
+            })
+            .collect();
+        let rows: Vec<(RowIdentity<'_>, &[String])> = (0..3u8)
+            .map(|i| {
+                let id = RowIdentity {
+                    record_id: &ids[usize::from(i)].0,
+                    version: &ids[usize::from(i)].1,
+                    // The last row has no update time: a null.
+                    updated_at: chrono::NaiveDate::from_ymd_opt(2024, 3, 5)
+                        .unwrap()
+                        .and_hms_opt(10, 0, u32::from(i))
+                        .filter(|_| i < 2),
+                    source_line: u64::from(i) + 2,
+                };
+                (id, values[usize::from(i)].as_slice())
+            })
+            .collect();
+        for (id, values) in &rows {
+            direct.push(id, &from, values);
         }
+        scratch.push_rows(&rows, &from);
         let direct = direct.finish(&schema);
         let back = spill_to_snapshot(&scratch.finish(&spill), &schema, &from);
         assert_eq!(back, direct);
@@ -396,5 +427,7 @@ mod tests {
             "01010101010101010101010101010101"
         );
         assert_eq!(str_col(&back, "run_id").unwrap().value(2), "run-1");
+        assert!(str_col(&back, "updated_at").unwrap().is_null(2));
+        assert!(str_col(&back, "CF_XDR_SHXYM").unwrap().is_null(0));
     }
 }
