@@ -8,7 +8,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -55,10 +55,6 @@ pub(super) fn dictionary_encoded(name: &str) -> bool {
         .iter()
         .any(|s| name.ends_with(s))
 }
-
-/// Columns with an encoding of their own below; every other column is stored PLAIN (or
-/// as a dictionary, where [`dictionary_encoded`]), as version 1 files stored them.
-const OWN_ENCODING: [&str; 4] = ["updated_at", "source_line", "record_id", "version"];
 
 pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
     let mut b = WriterProperties::builder()
@@ -113,18 +109,8 @@ pub(super) fn writer_props(schema: &SchemaRef) -> WriterProperties {
         // row group's versions again — a fifth of a spread night's CPU went to zstd,
         // most of it here. Left uncompressed: spread night CPU −10 % (0.595 → 0.535 s in
         // pairs), the 1M history's snapshot +19 % (72 → 86 MB).
-        .set_column_compression("version".into(), Compression::UNCOMPRESSED)
-        // Version 2 data pages: the writer compresses a page's values where they lie;
-        // version 1 pages copy them into a new buffer first, and grow the compressed one
-        // by copying again (full load CPU −3.5 % in pairs). Every reader of ours and the
-        // peers' (DuckDB, pyarrow, polars) reads both; a night's patch copies pages of
-        // either kind. Version 2 would also change the default encodings (delta for text
-        // and integers), so each column's is set: the same as before.
-        .set_writer_version(WriterVersion::PARQUET_2_0);
+        .set_column_compression("version".into(), Compression::UNCOMPRESSED);
     for f in schema.fields() {
-        if !OWN_ENCODING.contains(&f.name().as_str()) {
-            b = b.set_column_encoding(f.name().as_str().into(), parquet::basic::Encoding::PLAIN);
-        }
         if dictionary_encoded(f.name()) {
             b = b.set_column_dictionary_enabled(f.name().as_str().into(), true);
         }
